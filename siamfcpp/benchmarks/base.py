@@ -1,0 +1,59 @@
+"""Contracts shared by every benchmark: the sequence record and the benchmark interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Tracker(Protocol):
+    """What a benchmark drives: boxes are 0-based pixel ``x, y, w, h``; frames BGR uint8 HxWx3."""
+
+    def init(self, frame: np.ndarray, box_xywh: np.ndarray) -> None: ...
+
+    def update(self, frame: np.ndarray) -> np.ndarray: ...
+
+
+TrackerFactory = Callable[[], Tracker]
+
+
+@dataclass
+class SequenceData:
+    """One benchmark sequence as read from disk.
+
+    Attributes:
+        name: sequence name as the benchmark spells it.
+        frames: image paths, one per frame, in order.
+        gt: ground truth ``[T, 4]`` float64 ``x, y, w, h`` (NaN rows where the benchmark has none).
+        polygons: VOT only, ``[T, 8]`` float64 corner polygons (rectangles written as 4 corners).
+        attributes: per-frame flags (e.g. ``absence``, ``occlusion``) keyed by name.
+    """
+
+    name: str
+    frames: list[Path]
+    gt: np.ndarray
+    polygons: np.ndarray | None = None
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Benchmark(ABC):
+    """A benchmark reads its data set, runs a tracker over it, writes results and scores them."""
+
+    name: str
+
+    @abstractmethod
+    def sequences(self) -> list[SequenceData]:
+        """All sequences of the configured split, in a stable order."""
+
+    @abstractmethod
+    def run(self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+        """Track every sequence not yet finished under ``output_dir``, score all, return metrics.
+
+        Writes results in the benchmark's official layout under ``output_dir`` and
+        ``output_dir / "metrics.json"``; a rerun skips sequences whose results exist.
+        """
