@@ -1,0 +1,100 @@
+"""Benchmark reports: the summary table, per-sequence tables and ``metrics.json``.
+
+Every benchmark's ``run`` returns one result dict (also written as ``metrics.json``)::
+
+    {"benchmark": "got10k", "subset": "val", "tracker": "siamfcpp_alexnet",
+     "results_dir": "...", "num_sequences": 8, "num_frames": 480,
+     "metrics": {"AO": 0.61, "SR.50": 0.72, "SR.75": 0.40, "FPS": 95.1},
+     "sequences": [{"name": "...", "frames": 60, "AO": ..., "FPS": ...}, ...],
+     "note": "..."}            # optional, e.g. where test-split metrics come from
+
+Metric names are those of the benchmarks' papers; overlaps and rates are fractions in 0..1.
+FPS counts tracker time only (``init`` + ``update``), not image decoding: frames / seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamfcpp.benchmarks.io import atomic_write_json, atomic_write_text
+
+
+def fps(num_frames: int, seconds: float) -> float:
+    """Frames per second of tracker time; 0 when nothing was timed."""
+    return float(num_frames / seconds) if seconds > 0 else 0.0
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    return str(value)
+
+
+def sequence_table_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows of the per-sequence table."""
+    rows = result.get("sequences", [])
+    header: list[str] = []
+    for row in rows:
+        header += [k for k in row if k not in header]
+    return header, [[_fmt(row.get(k, "")) for k in header] for row in rows]
+
+
+def summary_table_rows(results: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the summary table, one row per result."""
+    metric_names: list[str] = []
+    for result in results:
+        metric_names += [k for k in result["metrics"] if k not in metric_names]
+    header = ["benchmark", "tracker", "sequences", "frames", *metric_names]
+    rows = []
+    for result in results:
+        benchmark = result["benchmark"]
+        if result.get("subset"):
+            benchmark += f" ({result['subset']})"
+        rows.append(
+            [benchmark, result["tracker"], str(result["num_sequences"]), str(result["num_frames"])]
+            + [_fmt(result["metrics"].get(k, "")) for k in metric_names]
+        )
+    return header, rows
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """Print the summary table (with rich when stdout is a terminal, plain text otherwise)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows = summary_table_rows([result])
+    table = Table(title=f"{result['benchmark']} results")
+    for name in header:
+        table.add_column(name, justify="left" if name in ("benchmark", "tracker") else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=max(100, 14 * len(header)))
+    console.print(table)
+    if result.get("note"):
+        console.print(result["note"])
+
+
+def write_report(output_dir: Path, result: dict[str, Any]) -> None:
+    """Write ``metrics.json``, ``sequences.csv`` and ``sequences.md`` under ``output_dir``."""
+    output_dir = Path(output_dir)
+    header, _ = sequence_table_rows(result)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(result.get("sequences", []))
+    atomic_write_text(output_dir / "sequences.csv", buf.getvalue())
+    atomic_write_text(output_dir / "sequences.md", markdown_table(*sequence_table_rows(result)))
+    atomic_write_json(output_dir / "metrics.json", result)

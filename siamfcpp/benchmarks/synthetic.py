@@ -1,0 +1,73 @@
+"""The built-in benchmark: procedural sequences written once in the GOT-10k layout and scored with
+the GOT-10k code path (reader, result files, toolkit report), so no download is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from siamfcpp.benchmarks.base import SequenceData
+from siamfcpp.benchmarks.got10k import GOT10kBenchmark
+from siamfcpp.data.sources.synthetic import write_got10k_split
+
+log = logging.getLogger(__name__)
+
+
+class SyntheticBenchmark(GOT10kBenchmark):
+    """``num_sequences`` synthetic sequences, cached under ``root`` and evaluated as GOT-10k val.
+
+    The cache folder name holds every generation parameter, so different settings never mix and
+    a rerun reuses the frames.
+
+    Args:
+        root: cache folder for generated data sets.
+        num_sequences: how many sequences.
+        num_frames: frames per sequence.
+        frame_width, frame_height: frame size in pixels.
+        seed: base seed; sequence ``k`` is ``(seed, k)`` in :mod:`siamfcpp.data.sources.synthetic`.
+    """
+
+    name = "synthetic"
+
+    def __init__(
+        self,
+        root: str | Path,
+        num_sequences: int,
+        num_frames: int,
+        frame_width: int,
+        frame_height: int,
+        seed: int,
+    ) -> None:
+        self.cache_dir = Path(root).expanduser() / (
+            f"seed{seed}_n{num_sequences}_t{num_frames}_{frame_width}x{frame_height}"
+        )
+        super().__init__(self.cache_dir, subset="val")
+        self.num_sequences = num_sequences
+        self.num_frames = num_frames
+        self.frame_size = (frame_width, frame_height)
+        self.seed = seed
+
+    def _ensure_data(self) -> None:
+        """Generate the data set unless the cache holds it (complete data sets only)."""
+        if (self.cache_dir / "val" / "list.txt").is_file():
+            return
+        log.info("generating synthetic sequences in %s", self.cache_dir)
+        # Build next to the final folder and rename: an interrupted run leaves no half data set.
+        tmp = self.cache_dir.with_name(f".{self.cache_dir.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_got10k_split(
+            tmp, "val", self.num_sequences, self.num_frames, self.frame_size, self.seed
+        )
+        try:
+            tmp.rename(self.cache_dir)
+        except OSError:  # another process finished first; its copy is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not (self.cache_dir / "val" / "list.txt").is_file():
+                raise
+
+    def sequences(self) -> list[SequenceData]:
+        self._ensure_data()
+        return super().sequences()

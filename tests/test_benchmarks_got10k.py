@@ -1,0 +1,113 @@
+"""GOT-10k benchmark (toolkit report, result layout, submission archive) and the synthetic one."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from siamfcpp.benchmarks.got10k import GOT10kBenchmark
+from siamfcpp.benchmarks.metrics import overlap
+from siamfcpp.benchmarks.report import write_report
+from siamfcpp.benchmarks.synthetic import SyntheticBenchmark
+from siamfcpp.data.sources.synthetic import generate_sequence, write_got10k_split
+
+
+class StillTracker:
+    created = 0
+
+    def __init__(self):
+        StillTracker.created += 1
+
+    def init(self, frame, box_xywh):
+        self.box = np.asarray(box_xywh, float)
+
+    def update(self, frame):
+        return self.box + 0.5  # drifts a little each frame so overlaps vary
+
+
+def test_val_metrics_match_an_independent_computation(tmp_path):
+    write_got10k_split(tmp_path / "data", "val", 3, 20, (128, 96), seed=1)
+    bench = GOT10kBenchmark(tmp_path / "data", subset="val")
+    StillTracker.created = 0
+    result = bench.run(StillTracker, tmp_path / "out", "still")
+    assert StillTracker.created == 3
+
+    all_ious, rows = [], {}
+    for k in range(3):
+        name = f"Synthetic_Val_{k + 1:06d}"
+        _, gt = generate_sequence((1, k), 20, (128, 96))
+        record = tmp_path / "out" / "still" / name / f"{name}_001.txt"
+        boxes = np.loadtxt(record, delimiter=",")
+        assert boxes.shape == (20, 4)
+        np.testing.assert_allclose(boxes[0], gt[0], atol=1e-3)  # row 0 is the init box
+        times = np.loadtxt(tmp_path / "out" / "still" / name / f"{name}_time.txt")
+        assert times.shape == (20,) and (times > 0).all()
+        ious = overlap(boxes[1:], gt[1:])  # boxes stay inside the image: no clipping needed
+        all_ious.append(ious)
+        rows[name] = ious
+    ious = np.concatenate(all_ious)
+    m = result["metrics"]
+    # gt files carry 4 decimals, results 3: overlaps agree to ~1e-3
+    assert m["AO"] == pytest.approx(ious.mean(), abs=2e-3)
+    assert m["SR.50"] == pytest.approx((ious > 0.5).mean(), abs=0.02)
+    assert m["SR.75"] == pytest.approx((ious > 0.75).mean(), abs=0.02)
+    for row in result["sequences"]:
+        assert row["AO"] == pytest.approx(rows[row["name"]].mean(), abs=2e-3)
+        assert row["frames"] == 20
+    assert (tmp_path / "out" / "reports" / "still" / "performance.json").is_file()
+
+    write_report(tmp_path / "out", result)
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["metrics"] == pytest.approx(m)
+    assert (tmp_path / "out" / "sequences.csv").read_text().startswith("name,frames,AO")
+
+
+def test_rerun_tracks_only_unfinished_sequences(tmp_path):
+    write_got10k_split(tmp_path / "data", "val", 3, 5, (64, 48), seed=2)
+    bench = GOT10kBenchmark(tmp_path / "data", subset="val")
+    first = bench.run(StillTracker, tmp_path / "out", "still")
+    (tmp_path / "out" / "still" / "Synthetic_Val_000002" / "Synthetic_Val_000002_001.txt").unlink()
+    StillTracker.created = 0
+    second = bench.run(StillTracker, tmp_path / "out", "still")
+    assert StillTracker.created == 1
+    assert second["metrics"]["AO"] == pytest.approx(first["metrics"]["AO"])
+
+
+def test_test_split_writes_the_submission_archive(tmp_path):
+    write_got10k_split(tmp_path / "data", "test", 2, 4, (64, 48), seed=3)
+    result = GOT10kBenchmark(tmp_path / "data", subset="test").run(
+        StillTracker, tmp_path / "out", "still"
+    )
+    assert set(result["metrics"]) == {"FPS"} and "evaluation server" in result["note"]
+    with zipfile.ZipFile(result["submission"]) as zf:
+        names = sorted(zf.namelist())
+        first = zf.read("Synthetic_Test_000001/Synthetic_Test_000001_001.txt").decode()
+    assert names == [
+        f"Synthetic_Test_00000{k}/Synthetic_Test_00000{k}_{s}.txt"
+        for k in (1, 2)
+        for s in ("001", "time")
+    ]
+    assert len(first.splitlines()) == 4
+
+
+def test_bad_root_and_subset(tmp_path):
+    with pytest.raises(FileNotFoundError, match="benchmark.root"):
+        GOT10kBenchmark(tmp_path, subset="val").sequences()
+    with pytest.raises(ValueError, match="subset"):
+        GOT10kBenchmark(tmp_path, subset="train")
+
+
+def test_synthetic_benchmark_caches_its_data(tmp_path):
+    bench = SyntheticBenchmark(
+        tmp_path, num_sequences=2, num_frames=6, frame_width=64, frame_height=48, seed=0
+    )
+    seqs = bench.sequences()
+    assert [s.name for s in seqs] == ["Synthetic_Val_000001", "Synthetic_Val_000002"]
+    stamp = (bench.cache_dir / "val" / "list.txt").stat().st_mtime_ns
+    assert SyntheticBenchmark(tmp_path, 2, 6, 64, 48, 0).sequences()[1].frames == seqs[1].frames
+    assert (bench.cache_dir / "val" / "list.txt").stat().st_mtime_ns == stamp
+    result = bench.run(StillTracker, tmp_path / "out", "still")
+    assert result["benchmark"] == "synthetic" and 0 < result["metrics"]["AO"] <= 1
