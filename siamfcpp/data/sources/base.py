@@ -1,0 +1,116 @@
+"""What every training data source yields: annotated sequences, indexable like a list.
+
+A *source* reads one data set in its official on-disk layout. ``len(source)`` is its number of
+sequences (videos / tracks, or images for static image sets) and ``source[i]`` the i-th
+:class:`TrackSequence`. Sources index lazily (on first access), so building one is cheap and a
+missing root fails at once with the path in the message.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+Frame = Path | np.ndarray
+"""A frame: an image file path, or the BGR uint8 HxWx3 image itself (in-memory sources)."""
+
+
+@dataclass(frozen=True)
+class TrackSequence:
+    """One annotated object track.
+
+    Attributes:
+        name: unique name within its source (e.g. ``GOT-10k_Train_000001``, ``<video>.<trackid>``).
+        frames: ``T`` frames (paths or arrays), in time order.
+        boxes: ``[T, 4]`` float64 ``x, y, w, h`` of the object in each frame.
+        visible: ``[T]`` bool, False where the data set marks the object absent (pairs never use
+            those frames).
+        static: True for static image data sets (DET, COCO): then every row is a different object
+            of the *same* image (``frames`` repeats that image) and a training pair is that image
+            twice with one object, drawn uniformly over the rows, as the original recipe does.
+    """
+
+    name: str
+    frames: Sequence[Frame]
+    boxes: np.ndarray
+    visible: np.ndarray
+    static: bool = False
+
+    def __post_init__(self) -> None:
+        t = len(self.frames)
+        if self.boxes.shape != (t, 4) or self.visible.shape != (t,):
+            raise ValueError(
+                f"sequence {self.name!r}: {t} frames but boxes {self.boxes.shape} and "
+                f"visibility {self.visible.shape}; expected [{t}, 4] and [{t}]"
+            )
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+class TrackSource(ABC):
+    """A data set as a list of :class:`TrackSequence`."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __getitem__(self, index: int) -> TrackSequence: ...
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a directory, else a ``FileNotFoundError`` saying what was expected."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what} not found: {path} (set the source's root to the data set)")
+    return path
+
+
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a ``FileNotFoundError`` saying what was expected."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def load_frame(frame: Frame) -> np.ndarray:
+    """The frame as a BGR uint8 HxWx3 image; a path is read with OpenCV.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file exists but is not a readable image.
+    """
+    if isinstance(frame, np.ndarray):
+        return frame
+    image = cv2.imread(os.fspath(frame), cv2.IMREAD_COLOR)
+    if image is None:
+        require_file(Path(frame), "image")
+        raise ValueError(f"corrupt or unreadable image: {frame} (re-extract or delete it)")
+    return image
+
+
+def load_table(path: Path, what: str) -> np.ndarray:
+    """A comma- or whitespace-separated numeric text table as float64 ``[rows, cols]``."""
+    require_file(path, what)
+    try:
+        text = path.read_text().replace(",", " ")
+        table = np.array([[float(v) for v in line.split()] for line in text.splitlines() if line])
+    except ValueError as err:
+        raise ValueError(f"malformed {what} {path}: {err}") from err
+    return table.reshape(len(table), -1)
+
+
+def load_flags(path: Path, what: str) -> np.ndarray:
+    """A per-frame 0/1 label file (one value per line or one comma-separated line) as bool."""
+    return load_table(path, what).reshape(-1).astype(bool)
+
+
+def sorted_images(directory: Path, suffix: str) -> list[Path]:
+    """The ``*<suffix>`` files in ``directory`` in name order."""
+    require_dir(directory, "frame directory")
+    return sorted(p for p in directory.iterdir() if p.name.endswith(suffix))
