@@ -10,7 +10,6 @@ import pytest
 
 from siamfcpp.benchmarks.got10k import GOT10kBenchmark
 from siamfcpp.benchmarks.metrics import overlap
-from siamfcpp.benchmarks.report import write_report
 from siamfcpp.benchmarks.synthetic import SyntheticBenchmark
 from siamfcpp.data.sources.synthetic import generate_sequence, write_got10k_split
 
@@ -59,7 +58,6 @@ def test_val_metrics_match_an_independent_computation(tmp_path):
         assert row["frames"] == 20
     assert (tmp_path / "out" / "reports" / "still" / "performance.json").is_file()
 
-    write_report(tmp_path / "out", result)
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["metrics"] == pytest.approx(m)
     assert (tmp_path / "out" / "sequences.csv").read_text().startswith("name,frames,AO")

@@ -4,8 +4,9 @@ Results go where the toolkit keeps them, ``<output_dir>/<tracker>/<seq>/<seq>_00
 ``%.3f``, row 0 the init box) and ``<seq>_time.txt`` (tracker seconds per frame). The tracker is
 deterministic, so one repetition is run. Val metrics (AO, SR.50, SR.75 as in the GOT-10k paper)
 come from ``ExperimentGOT10k.report``, whose files (``performance.json``, success plot) land in
-``<output_dir>/reports/``. The test split's ground truth is withheld: the run writes the
-submission archive ``<output_dir>/<tracker>.zip`` for the evaluation server instead.
+``<output_dir>/reports/``; ``metrics.json`` and the per-sequence tables come from
+:func:`siamfcpp.benchmarks.report.write_report`. The test split's ground truth is withheld: the
+run writes the submission archive ``<output_dir>/<tracker>.zip`` for the evaluation server.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text, format_boxes
-from siamfcpp.benchmarks.report import fps
+from siamfcpp.benchmarks.report import fps, write_report
 from siamfcpp.benchmarks.runner import track_one_pass
 from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
 
@@ -97,8 +98,11 @@ class GOT10kBenchmark(Benchmark):
                 fps(len(times), times.sum()),
             )
         if self.subset == "test":
-            return self._submission(sequences, output_dir, tracker_name)
-        return self._score_val(sequences, output_dir, tracker_name)
+            result = self._submission(sequences, output_dir, tracker_name)
+        else:
+            result = self._score_val(sequences, output_dir, tracker_name)
+        write_report(output_dir, result)
+        return result
 
     def _speed(self, results_dir: Path, name: str) -> tuple[int, float]:
         times = np.loadtxt(results_dir / name / f"{name}_time.txt", ndmin=1)

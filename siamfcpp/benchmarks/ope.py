@@ -29,7 +29,7 @@ import numpy as np
 from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text, format_boxes, read_boxes
 from siamfcpp.benchmarks.metrics import one_pass_metrics, valid_gt_mask
-from siamfcpp.benchmarks.report import fps
+from siamfcpp.benchmarks.report import fps, write_report
 from siamfcpp.benchmarks.runner import track_one_pass
 from siamfcpp.benchmarks.toolkit import OTB
 
@@ -134,6 +134,7 @@ class OnePassBenchmark(Benchmark):
         metrics["FPS"] = fps(total_frames, total_seconds)
         result["metrics"] = metrics
         result["sequences"] = rows
+        write_report(output_dir, result)
         return result
 
 

@@ -57,7 +57,12 @@ def summary_table_rows(results: Sequence[dict[str, Any]]) -> tuple[list[str], li
         if result.get("subset"):
             benchmark += f" ({result['subset']})"
         rows.append(
-            [benchmark, result["tracker"], str(result["num_sequences"]), str(result["num_frames"])]
+            [
+                benchmark,
+                str(result.get("tracker", "")),
+                str(result.get("num_sequences", "")),
+                str(result.get("num_frames", "")),
+            ]
             + [_fmt(result["metrics"].get(k, "")) for k in metric_names]
         )
     return header, rows

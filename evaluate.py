@@ -1,0 +1,24 @@
+"""Evaluate a SiamFC++ tracker on a benchmark.
+
+    python evaluate.py                                   # built-in synthetic benchmark, CPU
+    python evaluate.py experiment=siamfcpp_alexnet_got checkpoint=PATH.pkl \
+        benchmark.root=/data/GOT-10k benchmark.subset=val device=cuda
+
+See ``conf/evaluate.yaml`` for the options; the work is done in :mod:`siamfcpp.evaluation`.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from siamfcpp.evaluation import evaluate, objective
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    return objective(cfg, evaluate(cfg))
+
+
+if __name__ == "__main__":
+    main()
