@@ -1,0 +1,118 @@
+"""Template memory and the multi-template SiamFC++ tracker (the original's score fusion).
+
+The original ``SiamFCppMultiTempTracker`` fills a memory of ``mem_len`` templates with copies of
+the first-frame template and fuses the per-template scores as
+``(1 - mem_coef) * score[0] + mem_coef * mean(score[1:])``; boxes come from template 0. Its
+memory update is disabled (commented out), so it only ever uses the first template:
+``memory_update=False`` reproduces that exactly. ``memory_update=True`` runs the update it
+describes: every ``mem_step`` frames the template at the current estimate enters the memory and
+the entry at ``mem_sink_idx`` leaves it (index 0, the first-frame template, stays when the sink
+index is >= 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from siamfcpp.tracking.tracker import Kernels, SiamFCppTracker
+
+T = TypeVar("T")
+
+
+class TemplateMemory(Generic[T]):
+    """Fixed-length list of templates; a new one is appended after dropping the sink entry."""
+
+    def __init__(self, first: T, length: int, sink_index: int) -> None:
+        self.check(length, sink_index)
+        self.entries: list[T] = [first] * length
+        self.sink_index = sink_index
+
+    @staticmethod
+    def check(length: int, sink_index: int) -> None:
+        """Raise ``ValueError`` unless ``length >= 1`` and ``0 <= sink_index < length``."""
+        if length < 1:
+            raise ValueError(f"template memory length must be >= 1, got {length}")
+        if not 0 <= sink_index < length:
+            raise ValueError(f"mem_sink_idx must be in [0, mem_len={length}), got {sink_index}")
+
+    def push(self, template: T) -> None:
+        """Drop the entry at the sink index and append ``template`` (the newest is last)."""
+        del self.entries[self.sink_index]
+        self.entries.append(template)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def fuse_scores(scores: Sequence[np.ndarray], mem_coef: float) -> np.ndarray:
+    """``(1 - c) * scores[0] + c * mean(scores[1:])`` in float32; ``scores[0]`` if alone.
+
+    Args:
+        scores: per-template scores, each ``[N]`` float32; the first is the initial template's.
+        mem_coef: weight ``c`` of the short-term memory.
+    """
+    if len(scores) == 1:
+        return scores[0]
+    memory_mean = np.stack(scores[1:], axis=0).mean(axis=0)
+    return scores[0] * np.float32(1 - mem_coef) + memory_mean * np.float32(mem_coef)
+
+
+class SiamFCppMultiTempTracker(SiamFCppTracker):
+    """SiamFC++ tracker scoring each search crop against a memory of templates.
+
+    Takes every argument of :class:`SiamFCppTracker`, plus:
+
+    Args:
+        mem_step: a template is memorised every ``mem_step`` frames (``memory_update`` only).
+        mem_len: number of templates in the memory, the first-frame one included.
+        mem_coef: weight of the short-term memory's mean score against the first template's.
+        mem_sink_idx: memory index that is dropped when a new template enters.
+        memory_update: False reproduces the original (memory stays the first template);
+            True memorises new templates as described above.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        mem_step: int,
+        mem_len: int,
+        mem_coef: float,
+        mem_sink_idx: int,
+        memory_update: bool,
+        **tracker_kwargs,
+    ) -> None:
+        super().__init__(model, **tracker_kwargs)
+        if mem_step < 1:
+            raise ValueError(f"mem_step must be >= 1, got {mem_step}")
+        TemplateMemory.check(mem_len, mem_sink_idx)
+        self.mem_step = mem_step
+        self.mem_len = mem_len
+        self.mem_coef = mem_coef
+        self.mem_sink_idx = mem_sink_idx
+        self.memory_update = memory_update
+
+    def _init_templates(self, kernels: Kernels) -> None:
+        self.memory = TemplateMemory(kernels, self.mem_len, self.mem_sink_idx)
+        self.frame_count = 0
+
+    def _score_candidates(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        # Entries are shared objects until the memory is updated: score each distinct one once
+        # (identical templates give bit-identical scores, so the fusion is unchanged).
+        computed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for kernels in self.memory.entries:
+            if id(kernels) not in computed:
+                computed[id(kernels)] = self._search(x, kernels)
+        outputs = [computed[id(kernels)] for kernels in self.memory.entries]
+        score = fuse_scores([score for score, _ in outputs], self.mem_coef)
+        return score, outputs[0][1]
+
+    def _after_update(self, frame: np.ndarray) -> None:
+        self.frame_count += 1
+        if self.memory_update and self.mem_len > 1 and self.frame_count % self.mem_step == 0:
+            self.memory.push(self._template(frame)[1])
