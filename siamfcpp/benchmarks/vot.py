@@ -1,0 +1,256 @@
+"""VOT2018 / VOT2019 short-term benchmark: the supervised (reset) experiment and its scores.
+
+Protocol (VOT2018, as the VOT toolkit runs it and the original implementation reproduces it): the
+tracker is initialised on frame 0 with the axis-aligned box of the annotated region
+(:func:`siamfcpp.benchmarks.vot_data.init_box_xywh`); on every later frame its box is compared with
+the annotation (:func:`siamfcpp.benchmarks.vot_region.region_overlap`, pixels inside the image); an
+overlap of 0 is a failure, and the tracker is re-initialised ``reinit_delay`` (5) frames later, the
+frames in between being skipped. One run per sequence (the tracker is deterministic).
+
+Results: ``<output_dir>/<tracker>/baseline/<seq>/<seq>_001.txt`` (VOT / pysot layout, read by the
+VOT toolkit and pysot: ``1`` init, ``2`` failure, ``0`` skipped, else ``x,y,w,h``) and
+``<seq>_001_time.value`` (tracker seconds per frame, 0 where skipped). A rerun skips sequences
+whose result file exists. Scores (:mod:`siamfcpp.benchmarks.vot_metrics`, equal to the official
+toolkit's): ``accuracy``, ``robustness`` (failures per 100 frames, the R of the VOT papers),
+``eao``, plus ``failures`` (total) and ``fps`` (tracker time only). The report adds
+``metrics.json``, the per-sequence tables and ``eao_curve.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamfcpp.benchmarks.base import Benchmark, Tracker, TrackerFactory
+from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text
+from siamfcpp.benchmarks.report import fps, write_report
+from siamfcpp.benchmarks.runner import read_frame
+from siamfcpp.benchmarks.vot_data import (
+    FAILURE,
+    INIT,
+    SKIPPED,
+    TRACKED,
+    Trajectory,
+    VotSequence,
+    read_trajectory,
+    read_vot,
+    trajectory_path,
+    write_trajectory,
+)
+from siamfcpp.benchmarks.vot_metrics import (
+    SequenceScore,
+    accuracy_robustness,
+    count_failures,
+    eao_curve,
+    eao_runs,
+    eao_score,
+    frame_overlaps,
+    sequence_accuracy,
+)
+from siamfcpp.benchmarks.vot_region import region_overlap
+
+log = logging.getLogger(__name__)
+
+
+def track_supervised(
+    tracker: Tracker, sequence: VotSequence, reinit_delay: int
+) -> tuple[Trajectory, np.ndarray]:
+    """Run the reset protocol on one sequence.
+
+    Returns:
+        the trajectory and the tracker's seconds per frame ``[T]`` (``init`` / ``update`` only;
+        image decoding and the overlap test are not timed; 0 on skipped frames).
+    """
+    n = len(sequence.frames)
+    status = np.full(n, SKIPPED, dtype=np.int64)
+    boxes = np.full((n, 4), np.nan)
+    times = np.zeros(n)
+    next_init = 0
+    for t in range(n):
+        if t < next_init:
+            continue
+        frame = read_frame(sequence.frames[t])
+        if t == next_init:
+            start = time.perf_counter()
+            tracker.init(frame, sequence.gt[t].copy())
+            times[t] = time.perf_counter() - start
+            status[t] = INIT
+            continue
+        start = time.perf_counter()
+        box = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)
+        times[t] = time.perf_counter() - start
+        if not np.isfinite(box).all():
+            raise FloatingPointError(
+                f"tracker returned a non-finite box {box} at {sequence.frames[t]}"
+            )
+        if region_overlap(box, sequence.regions[t], sequence.image_size) > 0:
+            status[t], boxes[t] = TRACKED, box
+        else:
+            status[t] = FAILURE
+            next_init = t + reinit_delay
+    return Trajectory(status, boxes), times
+
+
+def time_path(tracker_dir: Path, sequence: str) -> Path:
+    return Path(tracker_dir) / "baseline" / sequence / f"{sequence}_001_time.value"
+
+
+class VOTBenchmark(Benchmark):
+    """VOT short-term data set (VOT2018, VOT2019) under the supervised experiment.
+
+    Args:
+        root: toolkit workspace (``sequences/list.txt``) or pysot folder (``<name>.json``).
+        name: ``VOT2018`` or ``VOT2019`` (names the pysot json and the report).
+        eao_interval: ``[low, high]`` run lengths the EAO averages over (VOT2018 ``[100, 356]``,
+            VOT2019 ``[46, 291]``, from the challenges' stacks).
+        reinit_delay: frames from a failure to the re-initialisation (5).
+        burnin: frames from each initialisation left out of accuracy (10).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        name: str,
+        eao_interval: tuple[int, int] | list[int],
+        reinit_delay: int,
+        burnin: int,
+    ) -> None:
+        self.root = Path(root).expanduser()
+        self.name = name
+        low, high = (int(v) for v in eao_interval)
+        if not 0 < low <= high:
+            raise ValueError(
+                f"benchmark.eao_interval must be [low, high] with 0 < low <= high: {low, high}"
+            )
+        self.eao_interval = (low, high)
+        self.reinit_delay = int(reinit_delay)
+        self.burnin = int(burnin)
+        self._sequences: list[VotSequence] | None = None
+
+    def sequences(self) -> list[VotSequence]:
+        if self._sequences is None:
+            self._sequences = read_vot(self.root, self.name)
+        return self._sequences
+
+    def run(self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str) -> dict:
+        output_dir = Path(output_dir)
+        tracker_dir = output_dir / tracker_name
+        sequences = self.sequences()
+        for k, seq in enumerate(sequences):
+            path = trajectory_path(tracker_dir, seq.name)
+            if path.exists():
+                log.info("[%d/%d] %s: results exist, skipped", k + 1, len(sequences), seq.name)
+                continue
+            trajectory, times = track_supervised(make_tracker(), seq, self.reinit_delay)
+            # Times first, trajectory last: the trajectory file marks the sequence as finished.
+            atomic_write_text(
+                time_path(tracker_dir, seq.name), "".join(f"{t:.8f}\n" for t in times)
+            )
+            write_trajectory(path, trajectory)
+            log.info(
+                "[%d/%d] %s: %d failures, %.1f FPS",
+                k + 1,
+                len(sequences),
+                seq.name,
+                count_failures(trajectory.status),
+                fps(int(np.count_nonzero(trajectory.status != SKIPPED)), float(times.sum())),
+            )
+        result, curve = self.score(tracker_dir, tracker_name)
+        write_report(output_dir, result)
+        write_eao_plot(output_dir / "eao_curve.png", curve, self.eao_interval, result)
+        return result
+
+    def score(self, tracker_dir: Path, tracker_name: str) -> tuple[dict[str, Any], np.ndarray]:
+        """Score the result files under ``tracker_dir``: the result dict and the EAO curve."""
+        rows, scores, runs = [], [], []
+        total_frames, total_seconds = 0, 0.0
+        for seq in self.sequences():
+            trajectory = read_trajectory(trajectory_path(tracker_dir, seq.name))
+            overlaps = frame_overlaps(trajectory, seq.regions, seq.image_size)
+            score = SequenceScore(
+                seq.name,
+                len(trajectory),
+                sequence_accuracy(overlaps, trajectory.status, self.burnin),
+                count_failures(trajectory.status),
+            )
+            scores.append(score)
+            runs.extend(eao_runs(overlaps, trajectory.status))
+            timed = int(np.count_nonzero(trajectory.status != SKIPPED))
+            seconds = self._tracker_seconds(tracker_dir, seq.name)
+            total_frames += timed
+            total_seconds += seconds
+            rows.append(
+                {
+                    "name": seq.name,
+                    "frames": score.frames,
+                    "accuracy": score.accuracy,
+                    "failures": score.failures,
+                    "fps": fps(timed, seconds),
+                }
+            )
+        accuracy, robustness = accuracy_robustness(scores)
+        curve = eao_curve(runs)
+        eao = eao_score(curve, self.eao_interval)
+        result: dict[str, Any] = {
+            "benchmark": self.name,
+            "subset": "baseline",
+            "tracker": tracker_name,
+            "results_dir": str(tracker_dir),
+            "num_sequences": len(scores),
+            "num_frames": int(sum(s.frames for s in scores)),
+            "metrics": {
+                "accuracy": accuracy,
+                "robustness": robustness,
+                "eao": None if np.isnan(eao) else eao,
+                "fps": fps(total_frames, total_seconds),
+                "failures": int(sum(s.failures for s in scores)),
+            },
+            "sequences": rows,
+            "eao_interval": list(self.eao_interval),
+            "note": (
+                "Supervised experiment, one run. accuracy: frame-weighted mean overlap (burn-in "
+                f"{self.burnin}); robustness: failures per 100 frames; eao over run lengths "
+                f"{self.eao_interval[0]}..{self.eao_interval[1]}; as the official VOT toolkit "
+                "computes them."
+            ),
+        }
+        if np.isnan(eao):
+            result["note"] += (
+                f" eao is NaN: no run reaches {self.eao_interval[0]} frames (sequences too short)."
+            )
+        return result, curve
+
+    @staticmethod
+    def _tracker_seconds(tracker_dir: Path, name: str) -> float:
+        """Tracker seconds on a sequence (0 when results came without a time file)."""
+        path = time_path(tracker_dir, name)
+        return float(np.loadtxt(path, ndmin=1).sum()) if path.is_file() else 0.0
+
+
+def write_eao_plot(
+    path: Path, curve: np.ndarray, interval: tuple[int, int], result: dict[str, Any]
+) -> None:
+    """EAO curve (expected average overlap against run length) with the averaged interval shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lengths = np.arange(1, len(curve))
+    ax.plot(lengths, curve[1:], label=f"{result['tracker']} (EAO {result['metrics']['eao']:.3f})")
+    ax.axvspan(*interval, color="0.9", label=f"interval {interval[0]}..{interval[1]}")
+    ax.set_xlabel("sequence length (frames)")
+    ax.set_ylabel("expected average overlap")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{result['benchmark']} EAO curve")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
