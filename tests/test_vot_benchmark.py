@@ -1,5 +1,11 @@
 """VOT benchmark end to end on a tiny data set written by the test: readers for both layouts, the
-reset protocol's result lines, resuming, and the report files."""
+reset protocol's result lines, resuming, and the report files.
+
+``scripted_run`` in ``tests/fixtures/vot_reference.json``: the official VOT toolkit's numbers
+(``vot-toolkit`` 0.9.0, ``vot analysis`` with the supervised AR analysis and an EAO score over
+``[5, 15]``) on the result files this test's scripted run writes, in a workspace made by
+:func:`write_workspace` with the toolkit's ``sequence`` files added.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from siamfcpp.benchmarks.vot_metrics import (
     sequence_accuracy,
 )
 
+FIXTURE = Path(__file__).parent / "fixtures" / "vot_reference.json"
 SIZE = (96, 72)  # width, height
 # name, frames, frames where the scripted tracker loses the target
 SCRIPT = {"alpha": (30, {5, 11, 28}), "beta": (20, set()), "gamma": (25, {24})}
@@ -62,6 +69,11 @@ def write_workspace(root: Path, *, frames_in_color: bool = True) -> Path:
         frame_dir.mkdir(parents=True)
         for t in range(length):
             cv2.imwrite(str(frame_dir / f"{t + 1:08d}.png"), _frame(t, seq_id))
+        if name == "gamma":  # the toolkit's per-sequence metadata, naming the frame pattern
+            (folder / "sequence").write_text(
+                f"channels.color={'color/' if frames_in_color else ''}%08d.png\n"
+                f"width={SIZE[0]}\nheight={SIZE[1]}\nlength={length}\n"
+            )
         regions = [_region(t, seq_id) for t in range(length)]
         (folder / "groundtruth.txt").write_text(
             "".join(",".join(f"{v:.2f}" for v in r) + "\n" for r in regions)
@@ -194,7 +206,12 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
         runs.extend(eao_runs(overlaps, traj.status))
     assert metrics["accuracy"] == pytest.approx(accuracy_robustness(scores)[0], abs=1e-12)
     assert metrics["eao"] == pytest.approx(eao_score(eao_curve(runs), (5, 15)), abs=1e-12)
-    assert 0.5 < metrics["accuracy"] <= 1.0
+    toolkit = json.loads(FIXTURE.read_text())["scripted_run"]
+    assert metrics["accuracy"] == pytest.approx(toolkit["accuracy"], abs=1e-6)
+    assert metrics["eao"] == pytest.approx(toolkit["eao"], abs=1e-6)
+    frames = sum(s["frames"] for s in toolkit["sequences"].values())
+    failures = sum(s["failures"] for s in toolkit["sequences"].values())
+    assert metrics["robustness"] == pytest.approx(100 * failures / frames, abs=1e-9)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["metrics"] == metrics
     assert [r["failures"] for r in on_disk["sequences"]] == [3, 0, 1]
