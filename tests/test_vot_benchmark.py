@@ -239,3 +239,17 @@ def test_truncated_result_file_is_reported(workspace, tmp_path):
     path.write_text("\n".join(path.read_text().splitlines()[:5]) + "\n")
     with pytest.raises(ValueError, match="delete it to re-run"):
         benchmark.run(lambda: ScriptedTracker([]), tmp_path, "scripted")
+
+
+@pytest.mark.parametrize(("config", "interval"), [("vot2018", (100, 356)), ("vot2019", (46, 291))])
+def test_benchmark_configs_instantiate(workspace, config, interval):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = OmegaConf.load(repo / "conf" / "benchmark" / f"{config}.yaml")
+    benchmark = instantiate(cfg, root=str(workspace))
+    assert isinstance(benchmark, VOTBenchmark)
+    assert benchmark.name == config.upper() and benchmark.eao_interval == interval
+    assert (benchmark.reinit_delay, benchmark.burnin) == (5, 10)
+    assert [s.name for s in benchmark.sequences()] == sorted(SCRIPT)
