@@ -88,6 +88,16 @@ def test_got10k_errors_name_the_missing_file(tmp_path):
         GOT10kSource(tmp_path, "val")
 
 
+def test_got10k_malformed_groundtruth_is_named(tmp_path):
+    seq_dir = _got10k(tmp_path)
+    (seq_dir / "groundtruth.txt").write_text("1,2,3,4\n1,2,x,4\n1,2,3,4\n")
+    with pytest.raises(ValueError, match="malformed GOT-10k groundtruth .*groundtruth.txt"):
+        GOT10kSource(tmp_path, "train")[0]
+    (seq_dir / "groundtruth.txt").write_text("")
+    with pytest.raises(ValueError, match="groundtruth.txt: empty"):
+        GOT10kSource(tmp_path, "train")[0]
+
+
 def test_got10k_frame_count_mismatch_is_an_error(tmp_path):
     seq_dir = _got10k(tmp_path)
     (seq_dir / "00000003.jpg").unlink()

@@ -97,12 +97,15 @@ def load_frame(frame: Frame) -> np.ndarray:
 def load_table(path: Path, what: str) -> np.ndarray:
     """A comma- or whitespace-separated numeric text table as float64 ``[rows, cols]``."""
     require_file(path, what)
+    rows = [line.split() for line in path.read_text().replace(",", " ").splitlines()]
+    rows = [row for row in rows if row]
+    if not rows or len({len(row) for row in rows}) != 1:
+        raise ValueError(f"malformed {what} {path}: empty or rows of unequal length")
     try:
-        text = path.read_text().replace(",", " ")
-        table = np.array([[float(v) for v in line.split()] for line in text.splitlines() if line])
+        values = np.array(rows, dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"malformed {what} {path}: {err}") from err
-    return table.reshape(len(table), -1)
+    return values
 
 
 def load_flags(path: Path, what: str) -> np.ndarray:
