@@ -1,0 +1,184 @@
+"""Training batches of template/search pairs with dense-box targets, as a LightningDataModule.
+
+The sample stream is a pure function of ``(seed, i)``: sample ``i`` draws its pair, jitter and
+crop from ``numpy.random.default_rng((seed, i))``. Epoch ``e`` uses samples
+``e * samples_per_epoch ... (e + 1) * samples_per_epoch - 1`` (the original's
+``nr_image_per_epoch``), split over distributed replicas, so a run is reproducible whatever the
+number of workers or GPUs, and every epoch sees new pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from siamfcpp.data.augment import RandomCropPair
+from siamfcpp.data.sampling import MixtureEntry, PairFilter, TrackPairSampler
+from siamfcpp.model.targets import make_densebox_targets
+
+
+def _chw_float(image: np.ndarray) -> torch.Tensor:
+    """uint8 ``[H, W, 3]`` BGR -> float32 ``[3, H, W]`` BGR 0..255 (the network's input)."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
+
+
+class PairDataset(Dataset):
+    """Sample ``i`` of the infinite training stream; ``len`` is one epoch.
+
+    Each sample is a dict of tensors: ``im_z`` float32 ``[3, z_size, z_size]`` and ``im_x``
+    float32 ``[3, x_size, x_size]`` (BGR 0..255), ``cls_gt`` / ``ctr_gt`` ``[N, 1]``, ``box_gt``
+    ``[N, 4]`` (``N = score_size ** 2``), ``is_negative`` bool.
+    """
+
+    def __init__(
+        self,
+        sampler: TrackPairSampler,
+        crop: RandomCropPair,
+        score_size: int,
+        total_stride: int,
+        samples_per_epoch: int,
+        seed: int,
+    ) -> None:
+        self.sampler = sampler
+        self.crop = crop
+        self.score_size = score_size
+        self.total_stride = total_stride
+        self.samples_per_epoch = samples_per_epoch
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index < 0:
+            raise IndexError(f"sample index must be >= 0, got {index}")
+        rng = np.random.default_rng((self.seed, index))
+        pair = self.sampler.sample(rng)
+        cropped = self.crop(pair.image_z, pair.box_z, pair.image_x, pair.box_x, rng)
+        targets = make_densebox_targets(
+            cropped.box_x_xyxy,
+            x_size=self.crop.x_size,
+            score_size=self.score_size,
+            total_stride=self.total_stride,
+            negative=pair.negative,
+        )
+        sample = {
+            "im_z": _chw_float(cropped.image_z),
+            "im_x": _chw_float(cropped.image_x),
+            "is_negative": torch.tensor(pair.negative),
+        }
+        for key in ("cls_gt", "ctr_gt", "box_gt"):
+            sample[key] = torch.from_numpy(np.asarray(targets[key], dtype=np.float32))
+        return sample
+
+
+class EpochSampler(DistributedSampler):
+    """Stream indices of the current epoch for one replica (Lightning calls ``set_epoch``).
+
+    A ``DistributedSampler`` so that Lightning keeps it as is under DDP instead of wrapping it.
+    Replica ``r`` of ``R`` takes every ``R``-th index starting at ``r``; the tail that does not
+    split evenly is dropped.
+    """
+
+    def __init__(self, dataset: PairDataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.samples_per_epoch = len(dataset)
+        self.num_samples = self.samples_per_epoch // num_replicas
+        self.total_size = self.num_samples * num_replicas
+
+    def __iter__(self) -> Iterator[int]:
+        start = self.epoch * self.samples_per_epoch
+        return iter(range(start + self.rank, start + self.total_size, self.num_replicas))
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SiamPairDataModule(pl.LightningDataModule):
+    """Training pairs from a mixture of sources.
+
+    Args:
+        sources: the mixture, by name (one :class:`MixtureEntry` per data set).
+        negative_pair_ratio: fraction of negative pairs.
+        pair_filter: box area / aspect limits.
+        crop: the random crop (its ``x_size`` is the search size of the targets).
+        score_size: side of the score map the targets are made for.
+        total_stride: backbone stride between score-map cells in search-crop pixels.
+        samples_per_epoch: pairs per epoch over all replicas (original: ``nr_image_per_epoch``).
+        batch_size: pairs per optimisation step over all replicas (original: ``minibatch``);
+            each of ``R`` replicas loads ``batch_size // R``.
+        num_workers: data-loader worker processes (per replica).
+        pin_memory: page-locked batches for faster host-to-GPU copies.
+        seed: seed of the sample stream.
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, MixtureEntry],
+        negative_pair_ratio: float,
+        pair_filter: PairFilter,
+        crop: RandomCropPair,
+        score_size: int,
+        total_stride: int,
+        samples_per_epoch: int,
+        batch_size: int,
+        num_workers: int,
+        pin_memory: bool,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.sources = dict(sources)
+        self.negative_pair_ratio = negative_pair_ratio
+        self.pair_filter = pair_filter
+        self.crop = crop
+        self.score_size = score_size
+        self.total_stride = total_stride
+        self.samples_per_epoch = samples_per_epoch
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.seed = seed
+        self.train_set: PairDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        # Indexes every source here, once, before the data-loader workers fork.
+        sampler = TrackPairSampler(
+            list(self.sources.values()), self.negative_pair_ratio, self.pair_filter
+        )
+        self.train_set = PairDataset(
+            sampler,
+            self.crop,
+            score_size=self.score_size,
+            total_stride=self.total_stride,
+            samples_per_epoch=self.samples_per_epoch,
+            seed=self.seed,
+        )
+
+    def _replicas(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup("fit")
+        num_replicas, rank = self._replicas()
+        if self.batch_size % num_replicas:
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split over {num_replicas} replicas"
+            )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size // num_replicas,
+            sampler=EpochSampler(self.train_set, num_replicas=num_replicas, rank=rank),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            drop_last=True,
+            persistent_workers=self.num_workers > 0,
+        )
