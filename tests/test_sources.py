@@ -94,7 +94,7 @@ def test_got10k_malformed_groundtruth_is_named(tmp_path):
     with pytest.raises(ValueError, match="malformed GOT-10k groundtruth .*groundtruth.txt"):
         GOT10kSource(tmp_path, "train")[0]
     (seq_dir / "groundtruth.txt").write_text("")
-    with pytest.raises(ValueError, match="groundtruth.txt: empty"):
+    with pytest.raises(ValueError, match="groundtruth.txt: .*no data"):
         GOT10kSource(tmp_path, "train")[0]
 
 
@@ -377,3 +377,10 @@ def test_load_frame_names_missing_and_corrupt_images(tmp_path):
 def test_track_sequence_checks_shapes():
     with pytest.raises(ValueError, match="2 frames"):
         TrackSequence("x", ["a", "b"], np.zeros((3, 4)), np.ones(2, dtype=bool))
+
+
+def test_ragged_annotation_rows_are_an_error(tmp_path):
+    seq_dir = _got10k(tmp_path)
+    (seq_dir / "groundtruth.txt").write_text("1,2,3,4\n1,2,3\n1,2,3,4,5\n")
+    with pytest.raises(ValueError, match="malformed GOT-10k groundtruth"):
+        GOT10kSource(tmp_path, "train")[0]

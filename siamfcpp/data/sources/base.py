@@ -9,10 +9,12 @@ missing root fails at once with the path in the message.
 from __future__ import annotations
 
 import os
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -97,15 +99,14 @@ def load_frame(frame: Frame) -> np.ndarray:
 def load_table(path: Path, what: str) -> np.ndarray:
     """A comma- or whitespace-separated numeric text table as float64 ``[rows, cols]``."""
     require_file(path, what)
-    rows = [line.split() for line in path.read_text().replace(",", " ").splitlines()]
-    rows = [row for row in rows if row]
-    if not rows or len({len(row) for row in rows}) != 1:
-        raise ValueError(f"malformed {what} {path}: empty or rows of unequal length")
+    with path.open() as f:
+        delimiter = "," if "," in f.readline() else None
     try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy < 2 only warns about an empty file
+            return np.loadtxt(path, delimiter=delimiter, ndmin=2, dtype=np.float64)
+    except (ValueError, UserWarning) as err:
         raise ValueError(f"malformed {what} {path}: {err}") from err
-    return values
 
 
 def load_flags(path: Path, what: str) -> np.ndarray:
@@ -113,7 +114,27 @@ def load_flags(path: Path, what: str) -> np.ndarray:
     return load_table(path, what).reshape(-1).astype(bool)
 
 
-def sorted_images(directory: Path, suffix: str) -> list[Path]:
-    """The ``*<suffix>`` files in ``directory`` in name order."""
+class FrameFiles(Sequence):
+    """The files ``names`` in ``directory`` as a sequence of paths, built on access (cheap to hold
+    for sequences of many thousand frames)."""
+
+    def __init__(self, directory: Path, names: Sequence[str]) -> None:
+        self.directory = directory
+        self.names = tuple(names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self.directory / name for name in self.names[index]]
+        return self.directory / self.names[index]
+
+
+def sorted_images(
+    directory: Path, suffix: str, key: Callable[[str], Any] | None = None
+) -> FrameFiles:
+    """The ``*<suffix>`` files in ``directory``, ordered by name (or by ``key`` of the name)."""
     require_dir(directory, "frame directory")
-    return sorted(p for p in directory.iterdir() if p.name.endswith(suffix))
+    names = [name for name in os.listdir(directory) if name.endswith(suffix)]
+    return FrameFiles(directory, sorted(names, key=key))

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from siamfcpp.data.sources.base import TrackSequence, TrackSource, load_table, require_dir
+from siamfcpp.data.sources.base import (
+    TrackSequence,
+    TrackSource,
+    load_table,
+    require_dir,
+    sorted_images,
+)
 
 NUM_TRAIN_CHUNKS = 12
 
@@ -43,7 +49,7 @@ class TrackingNetSource(TrackSource):
     def __getitem__(self, index: int) -> TrackSequence:
         chunk, name = self.entries[index]
         frame_dir = require_dir(chunk / "frames" / name, "TrackingNet frame directory")
-        frames = sorted(frame_dir.glob("*.jpg"), key=lambda p: int(p.stem))
+        frames = sorted_images(frame_dir, ".jpg", key=lambda name: int(name[: -len(".jpg")]))
         boxes = load_table(chunk / "anno" / f"{name}.txt", "TrackingNet annotation")
         if len(frames) != len(boxes):
             raise ValueError(
