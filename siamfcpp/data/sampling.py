@@ -127,7 +127,7 @@ class TrackPairSampler:
                 return TrackPair(image_z, box_z, image_x, box_x, negative)
         raise RuntimeError(
             f"no usable training pair in {MAX_DRAWS} draws from "
-            f"{[type(e.source).__name__ for e in self.mixture]}: check the boxes and the pair "
+            f"{[e.source for e in self.mixture]}: check the boxes and the pair "
             "filter thresholds"
         )
 

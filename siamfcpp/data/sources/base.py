@@ -13,6 +13,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,16 @@ class TrackSource(ABC):
 
     @abstractmethod
     def __getitem__(self, index: int) -> TrackSequence: ...
+
+    def __repr__(self) -> str:
+        # settings only: lazily built indexes (cached properties) would flood error messages
+        settings = (
+            f"{k}={v!r}"
+            for k, v in vars(self).items()
+            if not k.startswith("_")
+            and not isinstance(getattr(type(self), k, None), cached_property)
+        )
+        return f"{type(self).__name__}({', '.join(settings)})"
 
 
 def require_dir(path: Path, what: str) -> Path:
