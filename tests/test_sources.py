@@ -326,23 +326,24 @@ def test_youtube_bb_groups_tracks_and_scales_boxes(tmp_path):
     (tmp_path / "yt_bb_detection_train.csv").write_text(
         "".join(",".join(str(v) for v in row) + "\n" for row in rows)
     )
+    frames = tmp_path / "youtubebbdevkit2017/youtubebb2017/JPEGImages"
     for yt, stamp, cls, _, obj, *_ in rows[:3] + rows[4:]:
-        _jpeg(tmp_path / f"yt_bb_detection_train/{cls}/{yt}_{stamp}_{cls}_{obj}.jpg", 40, 20)
+        _jpeg(frames / f"{yt}+{cls}+{obj}+{stamp}.jpg", 40, 20)
     source = YouTubeBBSource(tmp_path, "train")
     assert len(source) == 2
     seq = source[0]
     assert seq.name == "vid1_0_0"
     assert [Path(f).name for f in seq.frames] == [
-        "vid1_1000_0_0.jpg",
-        "vid1_2000_0_0.jpg",
-        "vid1_3000_0_0.jpg",
+        "vid1+0+0+1000.jpg",
+        "vid1+0+0+2000.jpg",
+        "vid1+0+0+3000.jpg",
     ]
     np.testing.assert_allclose(seq.boxes[:2], [[10, 0, 10, 10], [20, 5, 10, 5]])
     np.testing.assert_array_equal(seq.visible, [True, True, False])
 
 
 def test_youtube_bb_malformed_row_is_named(tmp_path):
-    (tmp_path / "yt_bb_detection_train").mkdir()
+    (tmp_path / "youtubebbdevkit2017/youtubebb2017/JPEGImages").mkdir(parents=True)
     (tmp_path / "yt_bb_detection_train.csv").write_text("vid1,abc,0,person,0,present,0,1,0,1\n")
     with pytest.raises(ValueError, match="row 1 of .*yt_bb_detection_train.csv"):
         len(YouTubeBBSource(tmp_path, "train"))

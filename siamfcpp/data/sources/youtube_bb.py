@@ -3,13 +3,13 @@
 The original implementation ships no YouTube-BB reader, so this follows the data set's own tools:
 the official annotation csv ``<root>/yt_bb_detection_<split>.csv`` (columns ``youtube_id,
 timestamp_ms, class_id, class_name, object_id, object_presence, xmin, xmax, ymin, ymax``, box
-corners as fractions of the frame size) and the annotated frames decoded by the YouTube-BB
-download scripts into ``<root>/yt_bb_detection_<split>/<class_id>/
-<youtube_id>_<timestamp_ms>_<class_id>_<object_id>.jpg``.
+corners as fractions of the frame size) and the annotated frames as the YouTube-BB helper scripts
+(``voc_convert.py`` of github.com/mbuckler/youtube-bb) decode them:
+``<root>/youtubebbdevkit2017/youtubebb2017/JPEGImages/<youtube_id>+<class_id>+<object_id>+<timestamp_ms>.jpg``.
 
 One sequence per ``(youtube_id, class_id, object_id)``, frames in time order (one per second).
-Rows whose frame was never downloaded (videos taken off YouTube) are left out; ``absent`` rows
-are invisible.
+Rows whose frame was not decoded (videos taken off YouTube, frames the helper skips) are left out;
+``absent`` rows are invisible.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from PIL import Image
 
 from siamfcpp.data.sources.base import TrackSequence, TrackSource, require_dir, require_file
 
+FRAME_DIR = Path("youtubebbdevkit2017") / "youtubebb2017" / "JPEGImages"
+
 
 @dataclass(frozen=True)
 class _Track:
@@ -39,13 +41,14 @@ class YouTubeBBSource(TrackSource):
 
     def __init__(self, root: str | Path, split: str) -> None:
         self.root = require_dir(Path(root), "YouTube-BB root")
-        self.name = f"yt_bb_detection_{split}"
-        self.csv_file = require_file(self.root / f"{self.name}.csv", "YouTube-BB annotation csv")
-        self.frame_dir = require_dir(self.root / self.name, "YouTube-BB decoded frames")
+        self.csv_file = require_file(
+            self.root / f"yt_bb_detection_{split}.csv", "YouTube-BB annotation csv"
+        )
+        self.frame_dir = require_dir(self.root / FRAME_DIR, "YouTube-BB decoded frames")
 
     @cached_property
     def tracks(self) -> list[_Track]:
-        on_disk: dict[str, set[str]] = {}
+        on_disk = set(os.listdir(self.frame_dir))
         rows: dict[tuple[str, str, str], list[tuple[int, Path, list[float], bool]]] = {}
         with self.csv_file.open(newline="") as f:
             for line_no, row in enumerate(csv.reader(f), start=1):
@@ -55,12 +58,9 @@ class YouTubeBBSource(TrackSource):
                     stamp_ms = int(stamp)
                 except ValueError as err:
                     raise ValueError(f"malformed row {line_no} of {self.csv_file}: {row}") from err
-                if class_id not in on_disk:
-                    class_dir = self.frame_dir / class_id
-                    on_disk[class_id] = set(os.listdir(class_dir)) if class_dir.is_dir() else set()
-                file_name = f"{yt_id}_{stamp}_{class_id}_{obj_id}.jpg"
-                if file_name in on_disk[class_id]:
-                    frame = self.frame_dir / class_id / file_name
+                file_name = f"{yt_id}+{class_id}+{obj_id}+{stamp}.jpg"
+                if file_name in on_disk:
+                    frame = self.frame_dir / file_name
                     key = (yt_id, class_id, obj_id)
                     rows.setdefault(key, []).append(
                         (stamp_ms, frame, values, presence == "present")
