@@ -59,3 +59,11 @@ def test_invalid_gt_rows_and_shape_mismatch():
     np.testing.assert_array_equal(valid_gt_mask(gt), [True, False, False, False])
     with pytest.raises(ValueError, match="shape"):
         one_pass_metrics(np.zeros((3, 4)), gt, normalized=False)
+
+
+def test_precision_curve_is_inclusive():
+    from siamfcpp.benchmarks.metrics import precision_curve
+
+    curve = precision_curve(np.array([0.0, 20.0, 20.5, 60.0]))
+    assert curve.shape == (51,)
+    assert curve[0] == 0.25 and curve[20] == 0.5 and curve[21] == 0.75 and curve[50] == 0.75

@@ -66,6 +66,11 @@ def _check_run(bench, tmp_path, expected_gt: dict[str, np.ndarray], normalized: 
     for key in per_seq[0]:
         assert result["metrics"][key] == pytest.approx(np.mean([m[key] for m in per_seq]))
     assert result["metrics"]["FPS"] > 0
+    success = result["curves"]["success"]
+    assert np.mean(success["y"]) == pytest.approx(result["metrics"]["Success"])
+    assert result["curves"]["precision"]["y"][20] == pytest.approx(result["metrics"]["Precision"])
+    assert (out / "success_plot.png").stat().st_size > 0
+    assert (out / "metrics.json").is_file() and (out / "sequences.md").is_file()
     # A rerun finds every result and tracks nothing.
     StillTracker.created = 0
     again = bench.run(StillTracker, out, "still")

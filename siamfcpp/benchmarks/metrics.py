@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 SUCCESS_THRESHOLDS = np.linspace(0.0, 1.0, 21)
+PRECISION_THRESHOLDS_PX = np.arange(0.0, 51.0)  # x axis of precision plots
 PRECISION_THRESHOLD_PX = 20.0
 NORM_PRECISION_THRESHOLD = 0.2
 
@@ -61,6 +62,25 @@ def success_curve(ious: np.ndarray) -> np.ndarray:
     if ious.size == 0:
         return np.zeros_like(SUCCESS_THRESHOLDS)
     return (ious[:, None] > SUCCESS_THRESHOLDS[None, :]).mean(axis=0)
+
+
+def precision_curve(errors: np.ndarray) -> np.ndarray:
+    """``[51]`` fraction of frames with center error ``<=`` each of 0..50 px."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.size == 0:
+        return np.zeros_like(PRECISION_THRESHOLDS_PX)
+    return (errors[:, None] <= PRECISION_THRESHOLDS_PX[None, :]).mean(axis=0)
+
+
+def one_pass_curves(boxes_xywh: np.ndarray, gt_xywh: np.ndarray) -> dict[str, np.ndarray]:
+    """Success and precision curves of one result over its frames with a valid gt."""
+    valid = valid_gt_mask(gt_xywh)
+    boxes = np.asarray(boxes_xywh, dtype=np.float64)[valid]
+    gt = np.asarray(gt_xywh, dtype=np.float64)[valid]
+    return {
+        "success": success_curve(overlap(boxes, gt)),
+        "precision": precision_curve(center_error(boxes, gt)),
+    }
 
 
 def one_pass_metrics(

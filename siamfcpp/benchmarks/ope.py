@@ -28,7 +28,13 @@ import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text, format_boxes, read_boxes
-from siamfcpp.benchmarks.metrics import one_pass_metrics, valid_gt_mask
+from siamfcpp.benchmarks.metrics import (
+    PRECISION_THRESHOLDS_PX,
+    SUCCESS_THRESHOLDS,
+    one_pass_curves,
+    one_pass_metrics,
+    valid_gt_mask,
+)
 from siamfcpp.benchmarks.report import fps, write_report
 from siamfcpp.benchmarks.runner import track_one_pass
 from siamfcpp.benchmarks.toolkit import OTB
@@ -72,6 +78,7 @@ class OnePassBenchmark(Benchmark):
         results_dir = output_dir / tracker_name
         sequences = self.sequences()
         rows = []
+        curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
         total_frames, total_seconds = 0, 0.0
         for k, seq in enumerate(sequences):
             record = results_dir / f"{seq.name}.txt"
@@ -103,6 +110,8 @@ class OnePassBenchmark(Benchmark):
             row: dict[str, Any] = {"name": seq.name, "frames": len(seq.frames)}
             if not self.gt_withheld:
                 row.update(one_pass_metrics(boxes, seq.gt, normalized=self.normalized_precision))
+                for key, curve in one_pass_curves(boxes, seq.gt).items():
+                    curves[key].append(curve)
             row["FPS"] = fps(len(times), float(times.sum()))
             rows.append(row)
 
@@ -131,6 +140,21 @@ class OnePassBenchmark(Benchmark):
             for key in rows[0] if rows else []:
                 if key not in ("name", "frames", "FPS"):
                     metrics[key] = float(np.mean([r[key] for r in rows]))
+            # Plotted by the report: curves averaged over sequences, as the toolkits plot them.
+            result["curves"] = {
+                "success": {
+                    "x": SUCCESS_THRESHOLDS.tolist(),
+                    "y": np.mean(curves["success"], axis=0).tolist(),
+                    "xlabel": "Overlap threshold",
+                    "score": metrics["Success"],
+                },
+                "precision": {
+                    "x": PRECISION_THRESHOLDS_PX.tolist(),
+                    "y": np.mean(curves["precision"], axis=0).tolist(),
+                    "xlabel": "Location error threshold (px)",
+                    "score": metrics["Precision"],
+                },
+            }
         metrics["FPS"] = fps(total_frames, total_seconds)
         result["metrics"] = metrics
         result["sequences"] = rows

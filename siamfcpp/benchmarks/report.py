@@ -6,7 +6,10 @@ Every benchmark's ``run`` returns one result dict (also written as ``metrics.jso
      "results_dir": "...", "num_sequences": 8, "num_frames": 480,
      "metrics": {"AO": 0.61, "SR.50": 0.72, "SR.75": 0.40, "FPS": 95.1},
      "sequences": [{"name": "...", "frames": 60, "AO": ..., "FPS": ...}, ...],
-     "note": "..."}            # optional, e.g. where test-split metrics come from
+     "note": "...",            # optional, e.g. where test-split metrics come from
+     "curves": {"success": {"x": [...], "y": [...], "xlabel": "...", "score": 0.6}}}  # optional
+
+Each entry of ``curves`` is drawn as ``<name>_plot.png`` next to ``metrics.json``.
 
 Metric names are those of the benchmarks' papers; overlaps and rates are fractions in 0..1.
 FPS counts tracker time only (``init`` + ``update``), not image decoding: frames / seconds.
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.io import atomic_write_json, atomic_write_text
+from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def fps(num_frames: int, seconds: float) -> float:
@@ -76,7 +79,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def print_summary(result: dict[str, Any]) -> None:
-    """Print the summary table (with rich when stdout is a terminal, plain text otherwise)."""
+    """Print the summary table with rich (no colour codes when stdout is not a terminal)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -92,8 +95,32 @@ def print_summary(result: dict[str, Any]) -> None:
         console.print(result["note"])
 
 
+def plot_curves(output_dir: Path, result: dict[str, Any]) -> None:
+    """Draw each of ``result["curves"]`` as ``<output_dir>/<name>_plot.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    for name, curve in result.get("curves", {}).items():
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(curve["x"], curve["y"], label=f"{result['tracker']} [{curve['score']:.3f}]")
+        ax.set(
+            xlabel=curve["xlabel"],
+            ylabel=f"{name.capitalize()} rate",
+            ylim=(0, 1),
+            title=f"{name.capitalize()} plot: {result['benchmark']}",
+        )
+        ax.grid(True)
+        ax.legend(loc="lower left" if name == "success" else "lower right")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        atomic_write_bytes(Path(output_dir) / f"{name}_plot.png", buf.getvalue())
+
+
 def write_report(output_dir: Path, result: dict[str, Any]) -> None:
-    """Write ``metrics.json``, ``sequences.csv`` and ``sequences.md`` under ``output_dir``."""
+    """Write ``metrics.json``, ``sequences.csv``, ``sequences.md`` and plots to ``output_dir``."""
     output_dir = Path(output_dir)
     header, _ = sequence_table_rows(result)
     buf = io.StringIO()
@@ -102,4 +129,5 @@ def write_report(output_dir: Path, result: dict[str, Any]) -> None:
     writer.writerows(result.get("sequences", []))
     atomic_write_text(output_dir / "sequences.csv", buf.getvalue())
     atomic_write_text(output_dir / "sequences.md", markdown_table(*sequence_table_rows(result)))
+    plot_curves(output_dir, result)
     atomic_write_json(output_dir / "metrics.json", result)
