@@ -1,0 +1,114 @@
+"""LightningModule: lr schedule (against the original's numbers), parameter groups, staged
+unfreezing and a few optimisation steps on a fixed batch.
+
+``ORIGINAL_LR``: values of the original ``videoanalyst/optim/optimizer/optimizer_impl/utils/
+lr_policy.py`` ``build([LinearLR 1e-6 -> 0.08 over 1 epoch, CosineLR 0.08 -> 1e-6 over 19],
+max_iter=nr_image_per_epoch // minibatch).get_lr(epoch, iteration)``, run once, for the AlexNet
+(400000 // 32 = 12500 iterations per epoch) and GoogLeNet (150000 // 128 = 1171) recipes.
+"""
+
+import math
+from itertools import pairwise
+
+import pytest
+from torch import nn
+
+from siamfcpp.lightning_module import (
+    OTHER_GROUP,
+    FreezeStage,
+    ParamGroup,
+    WarmupCosineLR,
+    apply_freeze_schedule,
+    group_parameters,
+)
+
+ORIGINAL_LR = {
+    12500: [
+        (0, 0, 1e-06),
+        (0, 6250, 0.0400005),
+        (0, 12499, 0.07999360008),
+        (1, 0, 0.08),
+        (5, 3000, 0.07056618435915),
+        (10, 0, 0.04330363252922056),
+        (19, 12499, 1.0000034994378515e-06),
+    ],
+    1171: [
+        (0, 0, 1e-06),
+        (0, 585, 0.039966341588385995),
+        (1, 0, 0.08),
+        (12, 100, 0.029634683987574288),
+        (19, 1170, 1.0003987524070945e-06),
+    ],
+}
+RECIPE_LR = WarmupCosineLR(
+    warmup_start_lr=1e-6, base_lr=0.08, final_lr=1e-6, warmup_epochs=1, epochs=20
+)
+
+
+@pytest.mark.parametrize("steps_per_epoch", sorted(ORIGINAL_LR))
+def test_lr_schedule_matches_original(steps_per_epoch):
+    for epoch, iteration, expected in ORIGINAL_LR[steps_per_epoch]:
+        assert RECIPE_LR(epoch, iteration, steps_per_epoch) == pytest.approx(expected, rel=1e-12)
+
+
+def test_lr_schedule_is_monotone_in_each_phase():
+    rates = [RECIPE_LR(e, i, 10) for e in range(20) for i in range(10)]
+    assert all(a < b for a, b in pairwise(rates[:11]))
+    assert all(a >= b for a, b in pairwise(rates[10:]))
+    # half-way through the cosine the rate is the mean of its ends
+    mid = WarmupCosineLR(warmup_start_lr=0, base_lr=1.0, final_lr=0.0, warmup_epochs=0, epochs=2)
+    assert mid(1, 0, 10) == pytest.approx(0.5)
+    assert mid(0, 5, 10) == pytest.approx((1 + math.cos(math.pi / 4)) / 2)
+
+
+def test_lr_schedule_rejects_epochs_past_its_end():
+    with pytest.raises(ValueError, match="max_epochs"):
+        RECIPE_LR(20, 0, 10)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        WarmupCosineLR(warmup_start_lr=0, base_lr=1, final_lr=0, warmup_epochs=3, epochs=3)
+
+
+class _Named(nn.Module):
+    """Parameter names as the network's: backbone.conv<k>.{conv,bn}.*, head.*."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.ModuleDict(
+            {
+                f"conv{k}": nn.ModuleDict({"conv": nn.Conv2d(2, 2, 1), "bn": nn.BatchNorm2d(2)})
+                for k in range(1, 6)
+            }
+        )
+        self.head = nn.Conv2d(2, 1, 1)
+
+
+ALEXNET_SCHEDULE = [
+    FreezeStage(epoch=0, pattern=r"^backbone\.conv.\.conv", frozen=True),
+    FreezeStage(epoch=5, pattern=r"^backbone\.conv5\.conv", frozen=False),
+    FreezeStage(epoch=10, pattern=r"^backbone\.conv4\.conv", frozen=False),
+    FreezeStage(epoch=15, pattern=r"^backbone\.conv3\.conv", frozen=False),
+]
+
+
+@pytest.mark.parametrize(
+    "epoch, trainable_convs",
+    [(0, set()), (4, set()), (5, {5}), (9, {5}), (10, {4, 5}), (15, {3, 4, 5}), (19, {3, 4, 5})],
+)
+def test_freeze_schedule_releases_stages_at_their_epoch(epoch, trainable_convs):
+    model = _Named()
+    apply_freeze_schedule(model, ALEXNET_SCHEDULE, epoch)
+    for name, param in model.named_parameters():
+        if ".conv." in name:
+            k = int(name.split(".")[1][-1])
+            assert param.requires_grad == (k in trainable_convs), name
+        else:  # batch norms and the head always train
+            assert param.requires_grad, name
+
+
+def test_param_groups_scale_backbone_and_reject_stale_patterns():
+    model = _Named()
+    groups = group_parameters(model, [ParamGroup("backbone", r"^backbone\.", 0.1)])
+    assert [(g["name"], g["lr_scale"]) for g in groups] == [("backbone", 0.1), (OTHER_GROUP, 1.0)]
+    assert len(groups[0]["params"]) == 5 * 4 and len(groups[1]["params"]) == 2
+    with pytest.raises(ValueError, match="basemodel"):
+        group_parameters(model, [ParamGroup("backbone", r"^basemodel\.", 0.1)])
