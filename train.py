@@ -1,0 +1,26 @@
+"""Train a SiamFC++ network.
+
+    python train.py                                       # brief CPU run on synthetic data
+    python train.py experiment=siamfcpp_alexnet-trn trainer=gpu \
+        data.sources.got10k.source.root=/data/GOT-10k
+    python train.py ... ckpt_path=outputs/train/<run>/checkpoints/last.ckpt   # resume
+
+See ``conf/train.yaml`` for the options; the work is done in :mod:`siamfcpp.training`. The
+checkpoints (``<run>/checkpoints/*.ckpt``) load in ``python evaluate.py checkpoint=<.ckpt>``.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from siamfcpp.training import train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()
