@@ -215,7 +215,7 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["metrics"] == metrics
     assert [r["failures"] for r in on_disk["sequences"]] == [3, 0, 1]
-    assert (tmp_path / "eao_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "eao_plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "sequences.md").is_file()
     assert not list(tmp_path.rglob("*.tmp"))
 

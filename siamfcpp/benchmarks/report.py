@@ -9,7 +9,8 @@ Every benchmark's ``run`` returns one result dict (also written as ``metrics.jso
      "note": "...",            # optional, e.g. where test-split metrics come from
      "curves": {"success": {"x": [...], "y": [...], "xlabel": "...", "score": 0.6}}}  # optional
 
-Each entry of ``curves`` is drawn as ``<name>_plot.png`` next to ``metrics.json``.
+Each entry of ``curves`` is drawn as ``<name>_plot.png`` next to ``metrics.json`` (y axis:
+the entry's ``ylabel``, by default ``<Name> rate``).
 
 Metric names are those of the benchmarks' papers; overlaps and rates are fractions in 0..1.
 FPS counts tracker time only (``init`` + ``update``), not image decoding: frames / seconds.
@@ -107,7 +108,7 @@ def plot_curves(output_dir: Path, result: dict[str, Any]) -> None:
         ax.plot(curve["x"], curve["y"], label=f"{result['tracker']} [{curve['score']:.3f}]")
         ax.set(
             xlabel=curve["xlabel"],
-            ylabel=f"{name.capitalize()} rate",
+            ylabel=curve.get("ylabel", f"{name.capitalize()} rate"),
             ylim=(0, 1),
             title=f"{name.capitalize()} plot: {result['benchmark']}",
         )

@@ -13,12 +13,11 @@ VOT toolkit and pysot: ``1`` init, ``2`` failure, ``0`` skipped, else ``x,y,w,h`
 whose result file exists. Scores (:mod:`siamfcpp.benchmarks.vot_metrics`, equal to the official
 toolkit's): ``accuracy``, ``robustness`` (failures per 100 frames, the R of the VOT papers),
 ``eao``, plus ``failures`` (total) and ``fps`` (tracker time only). The report adds
-``metrics.json``, the per-sequence tables and ``eao_curve.png``.
+``metrics.json``, the per-sequence tables and ``eao_plot.png``.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, Tracker, TrackerFactory
-from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text
+from siamfcpp.benchmarks.io import atomic_write_text
 from siamfcpp.benchmarks.report import fps, write_report
 from siamfcpp.benchmarks.runner import read_frame
 from siamfcpp.benchmarks.vot_data import (
@@ -160,13 +159,12 @@ class VOTBenchmark(Benchmark):
                 count_failures(trajectory.status),
                 fps(int(np.count_nonzero(trajectory.status != SKIPPED)), float(times.sum())),
             )
-        result, curve = self.score(tracker_dir, tracker_name)
+        result = self.score(tracker_dir, tracker_name)
         write_report(output_dir, result)
-        write_eao_plot(output_dir / "eao_curve.png", curve, self.eao_interval, result)
         return result
 
-    def score(self, tracker_dir: Path, tracker_name: str) -> tuple[dict[str, Any], np.ndarray]:
-        """Score the result files under ``tracker_dir``: the result dict and the EAO curve."""
+    def score(self, tracker_dir: Path, tracker_name: str) -> dict[str, Any]:
+        """Score the result files under ``tracker_dir`` (the result dict, EAO curve included)."""
         rows, scores, runs = [], [], []
         total_frames, total_seconds = 0, 0.0
         for seq in self.sequences():
@@ -212,6 +210,16 @@ class VOTBenchmark(Benchmark):
             },
             "sequences": rows,
             "eao_interval": list(self.eao_interval),
+            # Drawn by the report as eao_plot.png; index n: expected overlap of n-frame runs.
+            "curves": {
+                "eao": {
+                    "x": list(range(1, len(curve))),
+                    "y": curve[1:].tolist(),
+                    "xlabel": "sequence length (frames)",
+                    "ylabel": "expected average overlap",
+                    "score": eao,
+                }
+            },
             "note": (
                 "Supervised experiment, one run. accuracy: frame-weighted mean overlap (burn-in "
                 f"{self.burnin}); robustness: failures per 100 frames; eao over run lengths "
@@ -223,34 +231,10 @@ class VOTBenchmark(Benchmark):
             result["note"] += (
                 f" eao is NaN: no run reaches {self.eao_interval[0]} frames (sequences too short)."
             )
-        return result, curve
+        return result
 
     @staticmethod
     def _tracker_seconds(tracker_dir: Path, name: str) -> float:
         """Tracker seconds on a sequence (0 when results came without a time file)."""
         path = time_path(tracker_dir, name)
         return float(np.loadtxt(path, ndmin=1).sum()) if path.is_file() else 0.0
-
-
-def write_eao_plot(
-    path: Path, curve: np.ndarray, interval: tuple[int, int], result: dict[str, Any]
-) -> None:
-    """EAO curve (expected average overlap against run length) with the averaged interval shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    lengths = np.arange(1, len(curve))
-    ax.plot(lengths, curve[1:], label=f"{result['tracker']} (EAO {result['metrics']['eao']:.3f})")
-    ax.axvspan(*interval, color="0.9", label=f"interval {interval[0]}..{interval[1]}")
-    ax.set_xlabel("sequence length (frames)")
-    ax.set_ylabel("expected average overlap")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{result['benchmark']} EAO curve")
-    ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
