@@ -1,0 +1,29 @@
+"""AlexNet with batch norm, the SiamFC / SiamFC++ variant (no padding, stride 8)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from siamfcpp.model.layers import ConvBNReLU
+
+
+class AlexNet(nn.Module):
+    """Five conv layers, two max-pools: ``[B, 3, 127, 127] -> [B, 256, 6, 6]``,
+    ``[B, 3, 303, 303] -> [B, 256, 28, 28]``. Input: float BGR pixels 0..255."""
+
+    out_channels = 256
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = ConvBNReLU(3, 96, 11, stride=2)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2 = ConvBNReLU(96, 256, 5)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3 = ConvBNReLU(256, 384, 3)
+        self.conv4 = ConvBNReLU(384, 384, 3)
+        self.conv5 = ConvBNReLU(384, 256, 3, relu=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool1(self.conv1(x))
+        x = self.pool2(self.conv2(x))
+        return self.conv5(self.conv4(self.conv3(x)))

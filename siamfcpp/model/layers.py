@@ -1,0 +1,71 @@
+"""Building blocks shared by the backbones, the adjust convolutions and the head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """``Conv2d`` followed by optional ``BatchNorm2d`` and optional ReLU.
+
+    Children are named ``conv`` / ``bn`` / ``relu`` so state-dict keys read ``<name>.conv.weight``,
+    ``<name>.bn.running_mean`` — the same inner names the original checkpoints use.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        *,
+        bias: bool = True,
+        bn: bool = True,
+        relu: bool = True,
+        bn_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.add_module(
+            "conv", nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        )
+        if bn:
+            self.add_module("bn", nn.BatchNorm2d(out_channels, eps=bn_eps))
+        if relu:
+            self.add_module("relu", nn.ReLU(inplace=True))
+
+
+def xcorr_depthwise(x: Tensor, kernel: Tensor) -> Tensor:
+    """Per-channel cross-correlation of each search feature map with its own template kernel.
+
+    Args:
+        x: search features ``[B, C, Hx, Wx]``.
+        kernel: template features ``[B, C, Hk, Wk]``.
+
+    Returns:
+        ``[B, C, Hx - Hk + 1, Wx - Wk + 1]``.
+    """
+    batch, channels = kernel.shape[:2]
+    # one grouped convolution over the whole batch: every (sample, channel) pair is its own group
+    out = F.conv2d(
+        x.reshape(1, batch * channels, x.shape[2], x.shape[3]),
+        kernel.reshape(batch * channels, 1, kernel.shape[2], kernel.shape[3]),
+        groups=batch * channels,
+    )
+    return out.reshape(batch, channels, out.shape[2], out.shape[3])
+
+
+def score_map_centres(score_size: int, x_size: int, total_stride: int) -> Tensor:
+    """Pixel position in the search crop of every score-map cell, row-major.
+
+    The map is centred in the crop: ``offset = (x_size - 1 - (score_size - 1) * stride) // 2``.
+
+    Returns:
+        ``[score_size * score_size, 2]`` float32 ``(x, y)``.
+    """
+    offset = (x_size - 1 - (score_size - 1) * total_stride) // 2
+    steps = torch.arange(score_size, dtype=torch.float64) * total_stride + offset
+    ys, xs = torch.meshgrid(steps, steps, indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).float()
