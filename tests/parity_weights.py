@@ -101,3 +101,10 @@ def write_original_pkl(
     path = Path(directory) / f"{stem}-md5_{hashlib.md5(data).hexdigest()}.pkl"
     path.write_bytes(data)
     return path
+
+
+def write_parity_checkpoint(model_name: str, directory: Path, seed: int = 0) -> Path:
+    """The recipe weights of a fixture model written as an original ``.pkl`` in ``directory``."""
+    return write_original_pkl(
+        build_original_state_dict(model_name, seed), directory, f"parity-{model_name}"
+    )
