@@ -1,0 +1,65 @@
+"""``python evaluate.py benchmark=vot2018 tracker=multi_temp benchmark.root=DIR`` end to end on the
+tiny VOT workspace of ``test_vot_benchmark.py``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from siamfcpp.benchmarks.vot_data import read_trajectory, trajectory_path
+from tests.parity_weights import write_parity_checkpoint
+from tests.test_vot_benchmark import SCRIPT, write_workspace
+
+SEQUENCES = ("beta", "gamma")  # two of the three, to keep the CPU run short
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = write_workspace(tmp_path_factory.mktemp("vot"))
+    (root / "sequences" / "list.txt").write_text("".join(f"{n}\n" for n in SEQUENCES))
+    return root
+
+
+def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, tmp_path):
+    """``python evaluate.py benchmark=vot2018 tracker=multi_temp benchmark.root=DIR checkpoint=F``
+    with the parity-recipe AlexNet weights as an original ``.pkl`` (random-looking weights: this
+    checks the pipeline, not scores)."""
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        str(repo / "evaluate.py"),
+        "benchmark=vot2018",
+        "tracker=multi_temp",
+        f"benchmark.root={workspace}",
+        f"checkpoint={write_parity_checkpoint('alexnet', tmp_path)}",
+        f"output_dir={out}",
+    ]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160"}
+    runs = [
+        subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        for _ in range(2)
+    ]
+    for proc in runs:
+        assert proc.returncode == 0, f"evaluate.py failed:\n{proc.stdout}\n{proc.stderr}"
+    first, second = runs
+    for column in ("VOT2018", "accuracy", "robustness", "eao", "fps", "failures"):
+        assert column in first.stdout
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["benchmark"] == "VOT2018" and result["num_sequences"] == len(SEQUENCES)
+    assert 0.0 <= result["metrics"]["accuracy"] <= 1.0 and result["metrics"]["fps"] > 0
+    tracker_dir = Path(result["results_dir"])
+    for name in SEQUENCES:
+        length = SCRIPT[name][0]
+        assert len(read_trajectory(trajectory_path(tracker_dir, name))) == length
+    assert (out / "eao_plot.png").is_file()
+    assert (second.stdout + second.stderr).count("results exist, skipped") == len(SEQUENCES)
+    assert (
+        json.loads((out / "metrics.json").read_text())["metrics"]["failures"]
+        == (result["metrics"]["failures"])
+    )
