@@ -5,10 +5,17 @@ reset protocol's result lines, resuming, and the report files.
 (``vot-toolkit`` 0.9.0, ``vot analysis`` with the supervised AR analysis and an EAO score over
 ``[5, 15]``) on the result files this test's scripted run writes, in a workspace made by
 :func:`write_workspace` with the toolkit's ``sequence`` files added.
+
+``original_protocol_sha256``: SHA-256 of the result files the ORIGINAL implementation's reset
+protocol writes (``VOTTester.track_single_video`` of ``videoanalyst/engine/tester/tester_impl/
+vot.py``, run once with :class:`ScriptedTracker` on the same workspace read by its own loader, the
+frames renamed ``.jpg`` as it only lists those): same init boxes (asserted by the tracker), same
+failure frames, same re-initialisations, same line format.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -186,6 +193,10 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
         29: "0",
     }
     assert len(lines) == 30 and count_failures(alpha.status) == 3
+    original = json.loads(FIXTURE.read_text())["original_protocol_sha256"]
+    for name, digest in original.items():
+        data = trajectory_path(tmp_path / "scripted", name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, name
     # The tracker never sees skipped frames and is re-initialised on the right ones.
     assert "update alpha 6" not in calls and "init alpha 10" in calls and "init alpha 16" in calls
     gamma = (tmp_path / "scripted/baseline/gamma/gamma_001.txt").read_text().splitlines()
