@@ -1,0 +1,142 @@
+"""ONNX export of the network halves and the ONNX Runtime network behind the unchanged tracker.
+
+The networks carry the parity recipe weights (``parity_weights``) of the original model-zoo
+shapes, so the score maps are not degenerate. Checks:
+
+* ``python -m siamfcpp.export`` writes ``template.onnx`` and ``search.onnx`` with a dynamic batch;
+* ONNX Runtime outputs equal the PyTorch outputs for batch 1 and batch 3, within
+  ``OUTPUT_RTOL`` of each output's largest magnitude (float32 rounding: the exported graph
+  computes the depthwise xcorr as im2col + sum and folds batch norm into the convolutions);
+* ``SiamFCppTracker`` driving ``OnnxSiamFCpp`` gives the PyTorch tracker's boxes to
+  ``BOX_TOLERANCE_PX`` on every frame of the parity fixture sequences (``tracker_seed0.npz``),
+  each frame tracked from the original's previous box (the one-step protocol of
+  ``test_tracker_parity.py``), and also matches the original implementation's boxes there.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from siamfcpp.export import compose_config, main, xcorr_depthwise_im2col
+from siamfcpp.model.checkpoints import load_checkpoint
+from siamfcpp.model.layers import xcorr_depthwise
+from siamfcpp.onnx_model import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
+from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
+
+OUTPUT_RTOL = 1e-4
+BOX_TOLERANCE_PX = 0.01
+
+MODELS = ["alexnet", pytest.param("googlenet", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="module")
+def exported(request, tmp_path_factory):
+    """(fixture model name, config, PyTorch network, ONNX folder), exported through the CLI."""
+    model_name = request.param
+    tmp = tmp_path_factory.mktemp(f"export_{model_name}")
+    checkpoint = write_parity_checkpoint(model_name, tmp)
+    overrides = [f"experiment={FIXTURE_MODELS[model_name][1]}", f"checkpoint={checkpoint}"]
+    main([*overrides, f"output_dir={tmp / 'onnx'}"])
+    cfg = compose_config([*overrides, "output_dir=unused"])
+    network = instantiate(cfg.model)
+    load_checkpoint(network, checkpoint)
+    return model_name, cfg, network.eval(), tmp / "onnx"
+
+
+def test_im2col_xcorr_equals_grouped_conv_xcorr():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 8, 20, 17, generator=generator)
+    kernel = torch.randn(3, 8, 4, 5, generator=generator)
+    expected = xcorr_depthwise(x, kernel)
+    assert expected.shape == (3, 8, 17, 13)
+    torch.testing.assert_close(xcorr_depthwise_im2col(x, kernel), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("exported", MODELS, indirect=True)
+def test_export_writes_both_halves_with_a_dynamic_batch_axis(exported):
+    _, _, _, onnx_dir = exported
+    template = onnx.load(str(onnx_dir / TEMPLATE_FILE))
+    search = onnx.load(str(onnx_dir / SEARCH_FILE))
+    assert [i.name for i in template.graph.input] == ["z"]
+    assert [o.name for o in template.graph.output] == ["kernel_0", "kernel_1"]
+    assert [i.name for i in search.graph.input] == ["x", "kernel_0", "kernel_1"]
+    assert [o.name for o in search.graph.output] == ["score", "boxes_xyxy", "cls", "ctr"]
+    for value in [*template.graph.input, *search.graph.input, *search.graph.output]:
+        assert value.type.tensor_type.shape.dim[0].dim_param == "batch", value.name
+    assert not list(onnx_dir.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("exported", MODELS, indirect=True)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_onnx_outputs_equal_torch_outputs(exported, batch):
+    _, cfg, network, onnx_dir = exported
+    onnx_network = OnnxSiamFCpp(onnx_dir)
+    generator = torch.Generator().manual_seed(batch)
+    z = 255 * torch.rand(batch, 3, 127, 127, generator=generator)
+    x = 255 * torch.rand(
+        batch, 3, cfg.model.head.x_size, cfg.model.head.x_size, generator=generator
+    )
+    with torch.no_grad():
+        kernels = network.template(z)
+        expected = (*kernels, *network.search(x, kernels))
+    got = (*onnx_network.template(z), *onnx_network.search(x, kernels))
+    names = ["kernel_0", "kernel_1", "score", "boxes_xyxy", "cls", "ctr"]
+    n = cfg.model.head.score_size**2
+    shapes = [tuple(k.shape) for k in kernels] + [(batch, n), (batch, n, 4), (batch, n), (batch, n)]
+    for name, shape, e, g in zip(names, shapes, expected, got, strict=True):
+        assert tuple(g.shape) == shape and g.dtype == torch.float32, name
+        deviation = (g - e).abs().max().item()
+        scale = e.abs().max().item()
+        print(
+            f"batch {batch} {name}: max |onnx - torch| = {deviation:.2e} (max |torch| {scale:.3g})"
+        )
+        assert deviation <= OUTPUT_RTOL * scale, name
+    # the score map is not constant, so the comparison above can fail
+    assert expected[2].std() > 1e-3
+
+
+def _fixture_frames(data, k):
+    n = int(data[f"seq{k}_n"])
+    return [cv2.imdecode(data[f"seq{k}_frame{t:03d}"], cv2.IMREAD_COLOR) for t in range(n)]
+
+
+@pytest.mark.parametrize("exported", MODELS, indirect=True)
+@pytest.mark.parametrize("sequence", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_onnx_tracker_boxes_match_torch_tracker(exported, sequence):
+    model_name, cfg, network, onnx_dir = exported
+    data = np.load(TRACKER_FIXTURE)
+    frames, gt = _fixture_frames(data, sequence), data[f"seq{sequence}_gt"]
+    original = data[f"{model_name}_seq{sequence}_boxes"]
+    boxes = {}
+    for name, model in (("torch", network), ("onnx", OnnxSiamFCpp(onnx_dir))):
+        tracker = instantiate(cfg.tracker, model=model, device="cpu")
+        tracker.init(frames[0], gt[0])
+        boxes[name] = np.array(
+            [tracker.update(frames[t], prior_xywh=original[t - 1]) for t in range(1, len(frames))],
+            dtype=np.float64,
+        )
+    vs_torch = np.abs(boxes["onnx"] - boxes["torch"]).max()
+    vs_original = np.abs(boxes["onnx"] - original[1:]).max()
+    print(
+        f"{model_name} seq {sequence}: max box deviation onnx vs torch {vs_torch:.2e} px, "
+        f"onnx vs original {vs_original:.2e} px"
+    )
+    # the boxes move, so agreeing boxes are not a constant output
+    assert np.abs(np.diff(boxes["onnx"], axis=0)).max() > 1.0
+    assert vs_torch <= BOX_TOLERANCE_PX
+    assert vs_original <= BOX_TOLERANCE_PX
+
+
+def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"template\.onnx.*siamfcpp\.export"):
+        OnnxSiamFCpp(tmp_path)
+
+
+def test_export_needs_an_output_dir():
+    with pytest.raises(Exception, match="output_dir"):
+        main(["checkpoint=null"])
