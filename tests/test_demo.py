@@ -1,0 +1,155 @@
+"""demo.py: tracking through a video file / image folder, annotated video, boxes.txt, errors.
+
+Inputs are synthetic sequences (``siamfcpp.data.sources.synthetic``) written as an MJPG ``.avi``
+(encodable by every OpenCV build) or as a folder of JPEG frames; the network has seeded random
+weights (the demo's output files are checked, not tracking accuracy).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from siamfcpp.benchmarks.io import read_boxes
+from siamfcpp.data.sources.synthetic import generate_sequence
+from siamfcpp.demo import demo, parse_box
+from siamfcpp.video import FrameReader
+
+ROOT = Path(__file__).resolve().parents[1]
+NUM_FRAMES = 12
+FRAME_SIZE = (160, 120)
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    return generate_sequence(7, NUM_FRAMES, FRAME_SIZE)
+
+
+@pytest.fixture(scope="module")
+def video_file(sequence, tmp_path_factory):
+    frames, _ = sequence
+    path = tmp_path_factory.mktemp("video") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, FRAME_SIZE)
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_folder(sequence, tmp_path_factory):
+    frames, _ = sequence
+    folder = tmp_path_factory.mktemp("frames")
+    for t, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{t + 1:08d}.jpg"), frame)
+    (folder / "notes.txt").write_text("not a frame")
+    return folder
+
+
+def _cfg(*overrides):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("demo", overrides=list(overrides))
+
+
+def _box_override(box):
+    return "box=[" + ",".join(f"{v:.2f}" for v in box) + "]"
+
+
+@pytest.mark.parametrize("source", ["video_file", "image_folder"])
+def test_demo_writes_annotated_video_and_one_box_per_frame(source, sequence, request, tmp_path):
+    _, gt = sequence
+    path = request.getfixturevalue(source)
+    result = demo(_cfg(f"video={path}", _box_override(gt[0]), f"output_dir={tmp_path}"))
+
+    boxes = read_boxes(tmp_path / "boxes.txt")
+    assert boxes.shape == (NUM_FRAMES, 4)
+    np.testing.assert_allclose(boxes[0], np.round(gt[0], 2), atol=1e-3)
+    np.testing.assert_allclose(boxes, result.boxes, atol=1e-3)
+    assert np.all(boxes[:, 2:] > 0)
+    assert result.video_path.parent == tmp_path and result.video_path.suffix in (".mp4", ".avi")
+    annotated = list(FrameReader(result.video_path))
+    assert len(annotated) == NUM_FRAMES
+    assert annotated[0].shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
+    assert result.fps > 0
+    assert (tmp_path / "config.yaml").is_file()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_frame_reader_reads_folder_sorted_and_video_frames(sequence, video_file, image_folder):
+    frames, _ = sequence
+    from_folder = list(FrameReader(image_folder))
+    assert len(FrameReader(image_folder)) == NUM_FRAMES
+    # JPEG is lossy: compare loosely, but tight enough to catch a wrong order
+    for got, expected in zip(from_folder, frames, strict=True):
+        assert np.abs(got.astype(int) - expected).mean() < 8
+    from_video = list(FrameReader(video_file))
+    assert len(from_video) == NUM_FRAMES and FrameReader(video_file).fps == pytest.approx(25)
+
+
+def test_cli_accepts_bare_box_and_writes_into_the_run_dir(sequence, image_folder, tmp_path):
+    _, gt = sequence
+    box = ",".join(f"{v:.1f}" for v in gt[0])
+    run = subprocess.run(
+        [
+            sys.executable,
+            "demo.py",
+            f"video={image_folder}",
+            f"box={box}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len((tmp_path / "boxes.txt").read_text().splitlines()) == NUM_FRAMES
+    assert list(tmp_path.glob("annotated.*"))
+
+
+def test_missing_video_is_named(tmp_path):
+    missing = tmp_path / "nope.mp4"
+    with pytest.raises(FileNotFoundError, match="nope.mp4"):
+        demo(_cfg(f"video={missing}", "box=[1,2,30,40]", f"output_dir={tmp_path}"))
+
+
+def test_unreadable_video_is_named(tmp_path):
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_bytes(b"this is not a video")
+    with pytest.raises(ValueError, match="bogus.mp4"):
+        demo(_cfg(f"video={bogus}", "box=[1,2,30,40]", f"output_dir={tmp_path / 'out'}"))
+
+
+def test_corrupt_image_in_folder_is_named(image_folder, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for image in sorted(image_folder.glob("*.jpg"))[:3]:
+        (folder / image.name).write_bytes(image.read_bytes())
+    (folder / "00000002.jpg").write_bytes(b"corrupt")
+    with pytest.raises(ValueError, match="00000002.jpg"):
+        list(FrameReader(folder))
+
+
+def test_no_box_without_display_asks_for_box(image_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr("siamfcpp.video.has_display", lambda: False)
+    with pytest.raises(RuntimeError, match=r"box=\[x,y,w,h\]"):
+        demo(_cfg(f"video={image_folder}", f"output_dir={tmp_path}"))
+    assert not list(tmp_path.glob("annotated*")) and not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("bad", ["1,2,3", "1,2,0,4", "a,b,c,d", [1, 2, float("nan"), 4]])
+def test_parse_box_rejects_bad_boxes(bad):
+    with pytest.raises(ValueError, match="box="):
+        parse_box(bad)
+
+
+def test_parse_box_accepts_string_and_list():
+    np.testing.assert_array_equal(parse_box("1,2.5,3,4"), [1, 2.5, 3, 4])
+    np.testing.assert_array_equal(parse_box([1, 2.5, 3, 4]), [1, 2.5, 3, 4])
