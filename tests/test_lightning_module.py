@@ -8,9 +8,14 @@ max_iter=nr_image_per_epoch // minibatch).get_lr(epoch, iteration)``, run once, 
 """
 
 import math
+import re
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from torch import nn
 
 from siamfcpp.lightning_module import (
@@ -22,6 +27,7 @@ from siamfcpp.lightning_module import (
     group_parameters,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 ORIGINAL_LR = {
     12500: [
         (0, 0, 1e-06),
@@ -112,3 +118,80 @@ def test_param_groups_scale_backbone_and_reject_stale_patterns():
     assert len(groups[0]["params"]) == 5 * 4 and len(groups[1]["params"]) == 2
     with pytest.raises(ValueError, match="basemodel"):
         group_parameters(model, [ParamGroup("backbone", r"^basemodel\.", 0.1)])
+
+
+def _compose_train(*overrides: str):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+# The original recipes' DynamicFreezer schedules (regex on the original parameter names, epoch,
+# freezed), from experiments/siamfcpp/train/{got10k,fulldata}/siamfcpp_*-trn*.yaml.
+ORIGINAL_FREEZE = {
+    "siamfcpp_alexnet-trn": [
+        (r"basemodel\.conv.\.conv.*", 0, True),
+        (r"basemodel\.conv5\.conv.*", 5, False),
+        (r"basemodel\.conv4\.conv.*", 10, False),
+        (r"basemodel\.conv3\.conv.*", 15, False),
+    ],
+    "siamfcpp_googlenet-trn": [
+        (r"basemodel.*\.conv\.", 0, True),
+        (r"basemodel\.Mixed_6.*\.conv\.", 10, False),
+        (r"basemodel\.Mixed_5.*\.conv\.", 10, False),
+    ],
+}
+ORIGINAL_FREEZE["siamfcpp_googlenet-trn-fulldata"] = ORIGINAL_FREEZE["siamfcpp_googlenet-trn"]
+
+
+def _original_name(name: str) -> str:
+    """This project's parameter name -> the original's (backbone prefix, channel_reduce layers)."""
+    name = re.sub(r"^backbone\.", "basemodel.", name)
+    return name.replace("channel_reduce.conv.", "channel_reduce.0.").replace(
+        "channel_reduce.bn.", "channel_reduce.1."
+    )
+
+
+@pytest.mark.parametrize("preset", sorted(ORIGINAL_FREEZE))
+def test_recipe_freezes_the_parameters_the_original_froze(preset):
+    # no ImageNet weights file here: the googlenet presets' pretrained path is dropped
+    no_weights = ["model.backbone.pretrained=null"] if "googlenet" in preset else []
+    cfg = _compose_train(f"experiment={preset}", *no_weights)
+    module = instantiate(cfg.module)
+    assert cfg.trainer.max_epochs == 20 and module.lr_schedule.epochs == 20
+    groups = module.configure_optimizers().param_groups
+    assert [(g["name"], g["lr_scale"]) for g in groups] == [("backbone", 0.1), (OTHER_GROUP, 1.0)]
+    backbone_ids = {id(p) for p in module.model.backbone.parameters()}
+    assert {id(p) for p in groups[0]["params"]} == backbone_ids
+    for epoch in (0, 4, 5, 9, 10, 14, 15, 19):
+        apply_freeze_schedule(module.model, module.freeze_schedule, epoch)
+        for name, param in module.model.named_parameters():
+            expected = True
+            for pattern, start, freezed in ORIGINAL_FREEZE[preset]:
+                if re.search(pattern, _original_name(name)):
+                    expected = (epoch >= start) != freezed
+            assert param.requires_grad == expected, (preset, epoch, name)
+    apply_freeze_schedule(module.model, module.freeze_schedule, 0)
+    assert any(not p.requires_grad for p in module.model.parameters())
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_training_steps_lower_the_loss_on_a_fixed_batch():
+    cfg = _compose_train("data.num_workers=0", "data.batch_size=4", "data.samples_per_epoch=4")
+    torch.manual_seed(0)
+    module = instantiate(cfg.module)
+    datamodule = instantiate(cfg.data)
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch["cls_gt"].shape == (4, 17 * 17, 1) and batch["im_x"].shape == (4, 3, 303, 303)
+    optimizer = module.configure_optimizers()
+    for group in optimizer.param_groups:
+        group["lr"] = 0.02 * group["lr_scale"]
+    module.train()
+    losses = []
+    for _ in range(6):
+        optimizer.zero_grad()
+        loss = module.training_step(batch, 0)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.9 * losses[0], losses
