@@ -20,9 +20,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from siamfcpp.export import compose_config, main, xcorr_depthwise_im2col
+from siamfcpp.demo import demo
+from siamfcpp.export import CONF_DIR, compose_config, main, xcorr_depthwise_im2col
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import xcorr_depthwise
 from siamfcpp.onnx_model import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
@@ -30,6 +32,12 @@ from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_c
 
 OUTPUT_RTOL = 1e-4
 BOX_TOLERANCE_PX = 0.01
+# demo.py tracks free running: with random weights the AlexNet tracker amplifies float rounding
+# (onnx vs torch on fixture seq 0, measured: 2e-2 px at frame 5, 0.15 px at frame 9, 26 px at
+# frame 33), so the demo is checked loosely over a few frames; the one-step test above is the
+# 0.01 px check
+DEMO_FRAMES = 6
+DEMO_TOLERANCE_PX = 1.0
 
 MODELS = ["alexnet", pytest.param("googlenet", marks=pytest.mark.slow)]
 
@@ -140,3 +148,34 @@ def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
 def test_export_needs_an_output_dir():
     with pytest.raises(Exception, match="output_dir"):
         main(["checkpoint=null"])
+
+
+@pytest.mark.parametrize("exported", ["alexnet"], indirect=True)
+def test_demo_tracks_with_the_exported_network(exported, tmp_path):
+    model_name, _, _, onnx_dir = exported
+    data = np.load(TRACKER_FIXTURE)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(DEMO_FRAMES):
+        (folder / f"{t:03d}.jpg").write_bytes(data[f"seq0_frame{t:03d}"].tobytes())
+    box = "box=[" + ",".join(map(str, data["seq0_gt"][0])) + "]"
+    preset = f"experiment={FIXTURE_MODELS[model_name][1]}"
+    results = {}
+    for name, source in (
+        ("torch", f"checkpoint={next(onnx_dir.parent.glob('*.pkl'))}"),
+        ("onnx", f"onnx_dir={onnx_dir}"),
+    ):
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose(
+                "demo",
+                overrides=[preset, source, f"video={folder}", box, f"output_dir={tmp_path / name}"],
+            )
+        results[name] = demo(cfg).boxes
+    assert results["onnx"].shape == (DEMO_FRAMES, 4)
+    assert (tmp_path / "onnx" / "boxes.txt").is_file()
+    deviation = np.abs(results["onnx"] - results["torch"]).max()
+    print(
+        f"demo, {DEMO_FRAMES} frames free running: max box deviation onnx vs torch "
+        f"{deviation:.2e} px"
+    )
+    assert deviation <= DEMO_TOLERANCE_PX
