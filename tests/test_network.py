@@ -1,0 +1,79 @@
+"""Network shapes, and forward outputs equal to the original implementation's.
+
+``fixtures/forward_original.npz`` holds the outputs of the original video_analyst ``SiamTrack``
+(CPU, float32) built from the VOT test configs of both backbones with the parity recipe weights
+(``parity_weights``), for inputs drawn as ``default_rng(input_seed).random(shape) * 255``: first
+``z [2, 3, 127, 127]``, then ``x [2, 3, 303, 303]``. Keys ``<backbone>_{score, boxes, cls, ctr}``
+come from its track phase, ``<backbone>_train_{cls, ctr, boxes}`` from its train phase.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from siamfcpp.model.checkpoints import load_checkpoint
+from tests.parity_weights import FIXTURES, write_parity_checkpoint
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+# score-map side at x_size 303 and template-kernel side at z_size 127
+GEOMETRY = {"alexnet": (17, 4), "googlenet": (19, 3)}
+
+
+def build(backbone: str) -> torch.nn.Module:
+    return instantiate(OmegaConf.load(CONF / "backbone" / f"{backbone}.yaml").model).eval()
+
+
+@pytest.mark.parametrize("backbone", ["alexnet", "googlenet"])
+def test_shapes(backbone: str) -> None:
+    model = build(backbone)
+    score_size, kernel_size = GEOMETRY[backbone]
+    n = score_size**2
+    with torch.no_grad():
+        kernels = model.template(torch.rand(3, 3, 127, 127) * 255)
+        score, boxes, cls, ctr = model.search(torch.rand(3, 3, 303, 303) * 255, kernels)
+        train = model(torch.rand(2, 3, 127, 127) * 255, torch.rand(2, 3, 303, 303) * 255)
+    assert [tuple(k.shape) for k in kernels] == [(3, 256, kernel_size, kernel_size)] * 2
+    assert score.shape == cls.shape == ctr.shape == (3, n)
+    assert boxes.shape == (3, n, 4)
+    assert torch.allclose(score, cls * ctr)
+    assert train["cls"].shape == train["ctr"].shape == (2, n, 1)
+    assert train["boxes"].shape == (2, n, 4)
+
+
+def test_wrong_search_size_is_explained() -> None:
+    model = build("alexnet")
+    with torch.no_grad(), pytest.raises(ValueError, match="score_size"):
+        model.search(torch.rand(1, 3, 255, 255) * 255, model.template(torch.rand(1, 3, 127, 127)))
+
+
+@pytest.mark.parametrize("backbone", ["alexnet", "googlenet"])
+def test_forward_matches_original(backbone: str, tmp_path: Path) -> None:
+    ref = np.load(FIXTURES / "forward_original.npz")
+    rng = np.random.default_rng(int(ref["input_seed"]))
+    z = torch.from_numpy((rng.random((2, 3, 127, 127)) * 255).astype(np.float32))
+    x = torch.from_numpy((rng.random((2, 3, 303, 303)) * 255).astype(np.float32))
+    model = build(backbone)
+    load_checkpoint(model, write_parity_checkpoint(backbone, tmp_path))
+    with torch.no_grad():
+        score, boxes, cls, ctr = model.search(x, model.template(z))
+        train = model(z, x)
+    ours = {
+        "score": score[..., None],
+        "boxes": boxes,
+        "cls": cls[..., None],
+        "ctr": ctr[..., None],
+        "train_cls": train["cls"],
+        "train_ctr": train["ctr"],
+        "train_boxes": train["boxes"],
+    }
+    for name, value in ours.items():
+        expected = ref[f"{backbone}_{name}"]
+        error = np.abs(value.numpy() - expected).max()
+        print(f"{backbone} {name}: max abs error {error:.2e}")
+        # float32 reduction-order noise only: boxes are in pixels (up to ~400), scores in [0, 1]
+        tolerance = 1e-3 if "boxes" in name else 1e-5
+        assert error < tolerance, f"{backbone} {name} differs from the original by {error}"
