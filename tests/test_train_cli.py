@@ -1,0 +1,135 @@
+"""``train.py`` end to end in a subprocess: a short run writes checkpoints that resume and that
+the network loads; the slow test trains with the defaults and checks the tracker got better.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+REPO = Path(__file__).resolve().parents[1]
+# a tiny run: 2 epochs of 2 steps of 4 pairs, no worker processes, CSV metrics
+SHORT = (
+    "data.samples_per_epoch=8",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "logger=csv",
+    "checkpoint.every_n_epochs=1",
+    "trainer.log_every_n_steps=1",
+)
+
+
+def run_script(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160", "WANDB_MODE": "offline"}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / script), *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def step_losses(run_dir: Path) -> list[float]:
+    return [
+        float(row["train/total_step"]) for row in read_metrics(run_dir) if row["train/total_step"]
+    ]
+
+
+def test_short_run_writes_checkpoints_that_resume_and_load(tmp_path):
+    run = tmp_path / "run"
+    run_script("train.py", *SHORT, "trainer.max_epochs=2", f"hydra.run.dir={run}", cwd=tmp_path)
+    checkpoints = run / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "epoch=0.ckpt",
+        "epoch=1.ckpt",
+        "last.ckpt",
+    ]
+    assert (run / "config.yaml").is_file()
+    ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 4
+    assert ckpt["state_dict"] and all(k.startswith("model.") for k in ckpt["state_dict"])
+    # per-step learning rates: the configured schedule over max_epochs, backbone at x0.1
+    schedule = instantiate(compose_train(*SHORT, "trainer.max_epochs=2").module.lr_schedule)
+    rates = {int(r["step"]): r for r in read_metrics(run) if r.get("train/lr_other")}
+    assert sorted(rates) == [0, 1, 2, 3]
+    for step, row in rates.items():
+        expected = schedule(step // 2, step % 2, 2)
+        assert float(row["train/lr_other"]) == pytest.approx(expected, rel=1e-6)
+        assert float(row["train/lr_backbone"]) == pytest.approx(0.1 * expected, rel=1e-6)
+
+    # the network of the config loads the .ckpt (as evaluate.py checkpoint=... does)
+    from siamfcpp.model.checkpoints import load_checkpoint
+
+    model = instantiate(compose_train().model)
+    load_checkpoint(model, checkpoints / "last.ckpt")
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, ckpt["state_dict"][f"model.{name}"], msg=name)
+
+    # resume: epoch 2 continues from the stored state (global step 4 -> 6)
+    resumed = tmp_path / "resumed"
+    run_script(
+        "train.py",
+        *SHORT,
+        "trainer.max_epochs=3",
+        f"ckpt_path={checkpoints / 'last.ckpt'}",
+        f"hydra.run.dir={resumed}",
+        cwd=tmp_path,
+    )
+    after = torch.load(
+        resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+    )
+    assert after["epoch"] == 2 and after["global_step"] == 6
+    assert not (resumed / "checkpoints" / "epoch=0.ckpt").exists()
+
+
+def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *SHORT, f"ckpt_path={tmp_path / 'nope.ckpt'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "nope.ckpt: no such file" in proc.stderr
+
+
+@pytest.mark.slow
+def test_default_training_lowers_the_loss_and_improves_tracking(tmp_path):
+    """``python train.py`` as shipped, then the synthetic benchmark with and without its weights."""
+    run = tmp_path / "run"
+    run_script("train.py", "logger=csv", f"hydra.run.dir={run}", cwd=tmp_path)
+    losses = step_losses(run)
+    assert len(losses) >= 20
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.8 * first, f"loss did not fall: {first:.3f} -> {last:.3f}"
+
+    ao = {}
+    for name, checkpoint in (("untrained", "null"), ("trained", run / "checkpoints" / "last.ckpt")):
+        out = tmp_path / name
+        run_script("evaluate.py", f"checkpoint={checkpoint}", f"hydra.run.dir={out}", cwd=tmp_path)
+        ao[name] = json.loads((out / "metrics.json").read_text())["metrics"]["AO"]
+    assert ao["trained"] > ao["untrained"] + 0.05, ao
