@@ -9,9 +9,11 @@ both with a dynamic batch axis. :class:`siamfcpp.onnx_model.OnnxSiamFCpp` runs t
 network's interface, so ``SiamFCppTracker`` (``demo.py onnx_dir=DIR``) tracks with them.
 
 The config is composed from ``conf/export.yaml`` with Hydra's compose API (same groups and keys as
-``evaluate.py``). The TorchScript-based exporter (``dynamo=False``) is used: it needs no package
-beyond ``onnx`` and handles this plain convolutional graph; the dynamo exporter would add
-``onnxscript`` for no gain here.
+``evaluate.py``). The TorchScript-based exporter (``dynamo=False``) is used: with torch 2.13 it
+needs no package beyond ``onnx`` and exports this plain convolutional graph exactly; the
+dynamo-based exporter needs ``onnxscript`` in addition and gains nothing here (the obstacle to a
+dynamic batch, the batch-sized convolution groups of the xcorr, is the same for both; see
+:func:`_exportable_xcorr`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 from torch import Tensor, nn
 
 from siamfcpp.evaluation import build_model
@@ -186,7 +189,12 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
     cfg = compose_config(sys.argv[1:] if argv is None else argv)
-    template_path, search_path = export_from_config(cfg)
+    try:
+        template_path, search_path = export_from_config(cfg)
+    except MissingMandatoryValue as err:
+        raise SystemExit(
+            f"{err.full_key} is required: python -m siamfcpp.export checkpoint=PATH output_dir=DIR"
+        ) from err
     print(f"exported {template_path} and {search_path}")
 
 

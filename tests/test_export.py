@@ -146,7 +146,7 @@ def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
 
 
 def test_export_needs_an_output_dir():
-    with pytest.raises(Exception, match="output_dir"):
+    with pytest.raises(SystemExit, match="output_dir=DIR"):
         main(["checkpoint=null"])
 
 
