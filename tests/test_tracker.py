@@ -1,5 +1,7 @@
 """SiamFCppTracker / SiamFCppMultiTempTracker behaviour with a scripted stand-in network."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,20 @@ def test_multi_temp_validates_memory_settings():
             **{**MEMORY, "mem_sink_idx": 4},
             **HYPER,
         )
+
+
+@pytest.mark.parametrize("tracker", ["siamfcpp", "multi_temp"])
+@pytest.mark.parametrize("backbone", ["alexnet", "googlenet"])
+def test_tracker_configs_instantiate_with_head_geometry(tracker, backbone):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(conf, version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"backbone={backbone}", f"tracker={tracker}"])
+    trk = instantiate(cfg.tracker, model=ScriptedNet(), device="cpu")
+    assert (trk.x_size, trk.score_size) == (cfg.model.head.x_size, cfg.model.head.score_size)
+    assert trk.window.shape == (cfg.model.head.score_size**2,)
+    assert isinstance(trk, SiamFCppMultiTempTracker) == (tracker == "multi_temp")
+    if tracker == "multi_temp":
+        assert trk.memory_update is False and trk.mem_sink_idx == 1
