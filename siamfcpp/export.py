@@ -12,8 +12,8 @@ The config is composed from ``conf/export.yaml`` with Hydra's compose API (same 
 ``evaluate.py``). The TorchScript-based exporter (``dynamo=False``) is used: with torch 2.13 it
 needs no package beyond ``onnx`` and exports this plain convolutional graph exactly; the
 dynamo-based exporter needs ``onnxscript`` in addition and gains nothing here (the obstacle to a
-dynamic batch, the batch-sized convolution groups of the xcorr, is the same for both; see
-:func:`_exportable_xcorr`).
+dynamic batch, the batch-sized convolution groups of the xcorr, is the same for both: while
+exporting, ``layers.xcorr_depthwise`` switches to its im2col form).
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
@@ -67,51 +65,6 @@ class _SearchHalf(nn.Module):
         return tuple(self.network.search(x, kernels))
 
 
-def xcorr_depthwise_im2col(x: Tensor, kernel: Tensor) -> Tensor:
-    """Depthwise cross-correlation as im2col + weighted sum, without batch-sized conv groups.
-
-    Args:
-        x: ``[B, C, Hx, Wx]``; kernel: ``[B, C, Hk, Wk]``.
-
-    Returns:
-        ``[B, C, Hx - Hk + 1, Wx - Wk + 1]``, equal to ``layers.xcorr_depthwise`` up to float
-        rounding.
-    """
-    batch, channels = kernel.shape[:2]
-    # static while tracing: only the batch axis of the exported graph is dynamic
-    kh, kw = int(kernel.shape[2]), int(kernel.shape[3])
-    out_h, out_w = x.shape[2] - kh + 1, x.shape[3] - kw + 1
-    patches = F.unfold(x, (kh, kw)).reshape(batch, channels, kh * kw, out_h * out_w)
-    out = (patches * kernel.reshape(batch, channels, kh * kw, 1)).sum(dim=2)
-    return out.reshape(batch, channels, out_h, out_w)
-
-
-@contextmanager
-def _exportable_xcorr() -> Iterator[None]:
-    """Route the network's depthwise xcorr through :func:`xcorr_depthwise_im2col` meanwhile.
-
-    The network's xcorr folds the batch into the groups of one convolution (fast in PyTorch), but
-    an ONNX ``Conv`` needs a static group count and kernel shape, so a graph with a dynamic batch
-    axis cannot contain it.
-    """
-    from siamfcpp.model import layers
-
-    original = layers.xcorr_depthwise
-    users = [
-        module
-        for name, module in list(sys.modules.items())
-        if name.startswith("siamfcpp.model")
-        and getattr(module, "xcorr_depthwise", None) is original
-    ]
-    for module in users:
-        module.xcorr_depthwise = xcorr_depthwise_im2col
-    try:
-        yield
-    finally:
-        for module in users:
-            module.xcorr_depthwise = original
-
-
 def export_onnx(
     network: nn.Module, output_dir: str | os.PathLike, *, z_size: int, x_size: int, opset: int
 ) -> tuple[Path, Path]:
@@ -144,7 +97,7 @@ def export_onnx(
         ),
     )
     paths = []
-    with _exportable_xcorr(), torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings():
         # the traced shapes are static except the batch axis; the tracer warns about each one
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         for module, args, inputs, outputs, file_name in jobs:

@@ -24,9 +24,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from siamfcpp.demo import demo
-from siamfcpp.export import CONF_DIR, compose_config, main, xcorr_depthwise_im2col
+from siamfcpp.export import CONF_DIR, compose_config, main
 from siamfcpp.model.checkpoints import load_checkpoint
-from siamfcpp.model.layers import xcorr_depthwise
+from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_unfold
 from siamfcpp.onnx_model import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
@@ -62,7 +62,7 @@ def test_im2col_xcorr_equals_grouped_conv_xcorr():
     kernel = torch.randn(3, 8, 4, 5, generator=generator)
     expected = xcorr_depthwise(x, kernel)
     assert expected.shape == (3, 8, 17, 13)
-    torch.testing.assert_close(xcorr_depthwise_im2col(x, kernel), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(xcorr_depthwise_unfold(x, kernel), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("exported", MODELS, indirect=True)

@@ -47,6 +47,8 @@ def xcorr_depthwise(x: Tensor, kernel: Tensor) -> Tensor:
     Returns:
         ``[B, C, Hx - Hk + 1, Wx - Wk + 1]``.
     """
+    if torch.onnx.is_in_onnx_export():
+        return xcorr_depthwise_unfold(x, kernel)
     batch, channels = kernel.shape[:2]
     # one grouped convolution over the whole batch: every (sample, channel) pair is its own group
     out = F.conv2d(
@@ -55,6 +57,21 @@ def xcorr_depthwise(x: Tensor, kernel: Tensor) -> Tensor:
         groups=batch * channels,
     )
     return out.reshape(batch, channels, out.shape[2], out.shape[3])
+
+
+def xcorr_depthwise_unfold(x: Tensor, kernel: Tensor) -> Tensor:
+    """:func:`xcorr_depthwise` as im2col + weighted sum, without batch-sized conv groups.
+
+    ONNX ``Conv`` needs a static group count, so a graph with a dynamic batch axis cannot fold the
+    batch into the groups; this form exports with any batch (equal up to float rounding).
+    """
+    batch, channels = kernel.shape[:2]
+    # static while tracing: only the batch axis of an exported graph is dynamic
+    kh, kw = int(kernel.shape[2]), int(kernel.shape[3])
+    out_h, out_w = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    patches = F.unfold(x, (kh, kw)).reshape(batch, channels, kh * kw, out_h * out_w)
+    out = (patches * kernel.reshape(batch, channels, kh * kw, 1)).sum(dim=2)
+    return out.reshape(batch, channels, out_h, out_w)
 
 
 def score_map_centres(score_size: int, x_size: int, total_stride: int) -> Tensor:
