@@ -88,3 +88,15 @@ def test_command_line_benchmark_wins_over_the_preset():
     cfg = _compose("experiment=siamfcpp_googlenet", "benchmark=got10k", "benchmark.subset=test")
     assert cfg.benchmark._target_.endswith("GOT10kBenchmark") and cfg.benchmark.subset == "test"
     assert cfg.tracker.test_lr == ZOO["siamfcpp_googlenet"][3]
+
+
+def test_optimized_metric_is_returned_for_sweeps():
+    from omegaconf import OmegaConf
+
+    from siamfcpp.evaluation import objective
+
+    result = {"metrics": {"AO": 0.5, "FPS": 10.0}}
+    assert objective(OmegaConf.create({"optimized_metric": "AO"}), result) == 0.5
+    assert objective(OmegaConf.create({"optimized_metric": None}), result) is None
+    with pytest.raises(KeyError, match="EAO"):
+        objective(OmegaConf.create({"optimized_metric": "EAO"}), result)
