@@ -91,21 +91,52 @@ def test_shape_mismatch(tmp_path: Path) -> None:
     assert "cls_x_adjust.conv.weight" in message and "shape" in message
 
 
-def test_torchvision_inception_weights_load(tmp_path: Path) -> None:
-    """A torchvision inception_v3 dict (extra classifier / Mixed_7 keys) fills the backbone."""
-    backbone = build("googlenet").backbone
-    source = {k: torch.randn_like(v.float()) for k, v in backbone.state_dict().items()}
-    source = {k: v for k, v in source.items() if not k.startswith("channel_reduce")}
-    source |= {
-        "fc.weight": torch.zeros(1000, 2048),
-        "Mixed_7a.branch3x3_1.conv.weight": torch.zeros(1),
+def torchvision_inception_v3_state() -> dict[str, torch.Tensor]:
+    """A synthetic torchvision ``inception_v3`` state dict.
+
+    Its key names come from the original's key list (whose Inception3 keeps torchvision's module
+    names), not from this project's modules; like torchvision's ImageNet file it has no BN
+    ``num_batches_tracked`` and has the parts the pruned backbone drops (Mixed_7*, AuxLogits, fc).
+    """
+    generator = torch.Generator().manual_seed(0)
+    state = {
+        key.removeprefix("basemodel."): torch.randn(shape, generator=generator)
+        for key, shape in original_keys("googlenet")
+        if key.startswith("basemodel.")
+        and not key.startswith("basemodel.channel_reduce")
+        and not key.endswith("num_batches_tracked")
     }
+    return state | {
+        "Mixed_7a.branch3x3_1.conv.weight": torch.zeros(192, 768, 1, 1),
+        "AuxLogits.fc.weight": torch.zeros(1000, 768),
+        "fc.weight": torch.zeros(1000, 2048),
+        "fc.bias": torch.zeros(1000),
+    }
+
+
+def test_torchvision_inception_weights_load_through_config(tmp_path: Path) -> None:
+    source = torchvision_inception_v3_state()
+    path = tmp_path / "inception_v3_google.pth"
+    torch.save(source, path)
+    config = OmegaConf.load(CONF / "backbone" / "googlenet.yaml")
+    config.model.backbone.pretrained = str(path)
+    loaded = instantiate(config.model).backbone.state_dict()
+    for key, value in source.items():
+        if not key.startswith(("Mixed_7", "AuxLogits", "fc")):
+            assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize("broken", ["missing", "shape"])
+def test_torchvision_inception_weights_errors(broken: str, tmp_path: Path) -> None:
+    source = torchvision_inception_v3_state()
+    key = "Mixed_6e.branch7x7dbl_3.conv.weight"
+    if broken == "missing":
+        del source[key]
+    else:
+        source[key] = source[key].transpose(2, 3)
     path = tmp_path / "inception_v3.pth"
     torch.save(source, path)
-    load_inception_v3(backbone, path)
-    key = "Mixed_6e.branch_pool.conv.weight"
-    assert torch.equal(backbone.state_dict()[key], source[key])
-    del source["Conv2d_1a_3x3.conv.weight"]
-    torch.save(source, path)
-    with pytest.raises(CheckpointError, match="inception_v3"):
-        load_inception_v3(backbone, path)
+    with pytest.raises(CheckpointError) as info:
+        load_inception_v3(build("googlenet").backbone, path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and key in message

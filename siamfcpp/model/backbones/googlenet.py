@@ -144,12 +144,18 @@ def load_inception_v3(backbone: GoogLeNet, path: str | Path) -> None:
 
     Every backbone tensor except ``channel_reduce`` (new in SiamFC++) must be in the file; the
     classifier, ``AuxLogits`` and the ``Mixed_7*`` blocks that the pruned network drops are ignored.
+    BN ``num_batches_tracked`` counters are optional: torchvision's ImageNet file predates them.
     """
     from siamfcpp.model.checkpoints import CheckpointError, read_state_dict
 
     path = Path(path)
     source = read_state_dict(path)
-    wanted = {k: v for k, v in backbone.state_dict().items() if not k.startswith("channel_reduce")}
+    wanted = {
+        k: v
+        for k, v in backbone.state_dict().items()
+        if not k.startswith("channel_reduce")
+        and (k in source or not k.endswith("num_batches_tracked"))
+    }
     missing = sorted(k for k in wanted if k not in source)
     if missing:
         raise CheckpointError(
