@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from siamfcpp.model.checkpoints import load_checkpoint
+from siamfcpp.model.layers import score_map_centres
 from tests.parity_weights import FIXTURES, write_parity_checkpoint
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -33,15 +34,28 @@ def test_shapes(backbone: str) -> None:
     score_size, kernel_size = GEOMETRY[backbone]
     n = score_size**2
     with torch.no_grad():
-        kernels = model.template(torch.rand(3, 3, 127, 127) * 255)
-        score, boxes, cls, ctr = model.search(torch.rand(3, 3, 303, 303) * 255, kernels)
+        kernels = model.template(torch.rand(2, 3, 127, 127) * 255)
+        score, boxes, cls, ctr = model.search(torch.rand(2, 3, 303, 303) * 255, kernels)
         train = model(torch.rand(2, 3, 127, 127) * 255, torch.rand(2, 3, 303, 303) * 255)
-    assert [tuple(k.shape) for k in kernels] == [(3, 256, kernel_size, kernel_size)] * 2
-    assert score.shape == cls.shape == ctr.shape == (3, n)
-    assert boxes.shape == (3, n, 4)
+    assert [tuple(k.shape) for k in kernels] == [(2, 256, kernel_size, kernel_size)] * 2
+    assert score.shape == cls.shape == ctr.shape == (2, n)
+    assert boxes.shape == (2, n, 4)
     assert torch.allclose(score, cls * ctr)
     assert train["cls"].shape == train["ctr"].shape == (2, n, 1)
     assert train["boxes"].shape == (2, n, 4)
+
+
+@pytest.mark.parametrize(("score_size", "x_size"), [(17, 303), (19, 303), (15, 289), (17, 289)])
+def test_score_map_grid(score_size: int, x_size: int) -> None:
+    """Cells row-major (x fastest), one stride apart, the map centred in the crop (up to the
+    original's floor of half a pixel)."""
+    centres = score_map_centres(score_size, x_size, 8).reshape(score_size, score_size, 2)
+    assert centres.dtype == torch.float32
+    assert torch.equal(centres[0, 1] - centres[0, 0], torch.tensor([8.0, 0.0]))
+    assert torch.equal(centres[1, 0] - centres[0, 0], torch.tensor([0.0, 8.0]))
+    assert torch.equal(centres[0, 0], centres[0, 0].round())
+    first, last = centres[0, 0, 0].item(), centres[-1, -1, 0].item()
+    assert 0 <= (x_size - 1) - (first + last) <= 1
 
 
 def test_wrong_search_size_is_explained() -> None:
