@@ -45,7 +45,9 @@ def test_original_pkl_loads_exactly(backbone: str, wrap: bool, tmp_path: Path) -
 def test_lightning_ckpt_round_trip(tmp_path: Path) -> None:
     source = build("alexnet")
     path = tmp_path / "last.ckpt"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in source.state_dict().items()}}, path)
+    state = {f"model.{k}": v for k, v in source.state_dict().items()}
+    # other LightningModule state next to the network is not loaded into it
+    torch.save({"state_dict": state | {"loss.some_buffer": torch.zeros(3)}, "epoch": 3}, path)
     target = build("alexnet")
     load_checkpoint(target, path)
     for key, value in source.state_dict().items():

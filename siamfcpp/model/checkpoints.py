@@ -95,8 +95,9 @@ def to_network_keys(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Rename original or Lightning (``model.``-prefixed) keys to ``SiamFCpp`` keys."""
     if any(k.startswith("basemodel.") for k in state):
         return {map_original_key(k): v for k, v in state.items()}
-    if state and all(k.startswith("model.") for k in state):
-        return {k.removeprefix("model."): v for k, v in state.items()}
+    if any(k.startswith("model.") for k in state):
+        # a LightningModule's other state (e.g. loss buffers) is not part of the network
+        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     return dict(state)
 
 
