@@ -53,7 +53,8 @@ class DenseboxHead(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # as the original: small normal weights; the cls bias starts at prior probability 0.01
+        # as the original: small normal weights; the cls bias starts at prior probability 0.01;
+        # the other biases keep PyTorch's uniform(+-1/sqrt(fan_in)), which the original also sets
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.normal_(module.weight, std=1e-4)

@@ -72,7 +72,8 @@ class SiamFCpp(nn.Module):
 
         Returns:
             ``cls`` and ``ctr`` logits ``[B, N, 1]``, ``boxes`` ``[B, N, 4]`` x1, y1, x2, y2 in
-            search-crop pixels.
+            search-crop pixels: the original ``SiamTrack`` train phase's ``cls_pred``,
+            ``ctr_pred`` and ``box_pred`` (no sigmoid applied; the losses take logits).
         """
         cls, ctr, boxes = self._head(x, self.template(z))
         return {"cls": cls, "ctr": ctr, "boxes": boxes}
