@@ -1,0 +1,106 @@
+"""Hyper-parameter sweeps (``conf/hparams_search/``): the study's storage folder and the summary
+of a finished sweep.
+
+The Optuna sweeper launches one run per trial in ``<sweep dir>/<k>/`` (``metrics.json``,
+``.hydra/overrides.yaml``) and writes the best trial to ``<sweep dir>/optimization_results.yaml``.
+:class:`SweepSummary` is a Hydra callback (``hydra.callbacks``) that creates the folder of a sqlite
+storage before the study opens it, and after the sweep prints every trial ranked by the optimised
+metric and writes the same table to ``<sweep dir>/sweep_summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from sqlalchemy.engine import make_url
+
+from siamfcpp.benchmarks.io import atomic_write_text
+from siamfcpp.benchmarks.report import markdown_table
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "sweep_summary.md"
+OPTUNA_RESULTS_FILE = "optimization_results.yaml"
+
+
+def sqlite_path(storage: str | None) -> Path | None:
+    """The database file of a ``sqlite:///<path>`` storage URL; None for other storages."""
+    if not storage:
+        return None
+    url = make_url(storage)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def collect_trials(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
+    """One row per run folder of ``sweep_dir``: ``trial``, ``metric``'s value, the overrides.
+
+    Folders without ``metrics.json`` (failed or unfinished runs) get value None. Rows are sorted
+    best (highest) first, runs without a value last.
+    """
+    rows = []
+    for run_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.name.isdigit()):
+        overrides_file = run_dir / ".hydra" / "overrides.yaml"
+        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+        metrics_file = run_dir / "metrics.json"
+        value = None
+        if metrics_file.is_file():
+            value = json.loads(metrics_file.read_text())["metrics"].get(metric)
+        rows.append(
+            {
+                "trial": int(run_dir.name),
+                metric: value,
+                "overrides": [o for o in overrides if not o.startswith("hparams_search=")],
+                "run_dir": str(run_dir),
+            }
+        )
+    return sorted(rows, key=lambda row: (row[metric] is None, -(row[metric] or 0.0), row["trial"]))
+
+
+def summary_markdown(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] | None) -> str:
+    """The trials table, with the sweeper's best parameters (the whole study's) above it."""
+    lines = []
+    if best is not None:
+        params = ", ".join(f"{k}={v}" for k, v in best["best_params"].items())
+        lines.append(f"Best {metric} of the study: {best['best_value']:.4f} with {params}\n")
+    header = ["trial", metric, "overrides", "run_dir"]
+    table_rows = [
+        [
+            str(row["trial"]),
+            "failed" if row[metric] is None else f"{row[metric]:.4f}",
+            " ".join(row["overrides"]),
+            row["run_dir"],
+        ]
+        for row in rows
+    ]
+    lines.append(markdown_table(header, table_rows))
+    return "\n".join(lines)
+
+
+class SweepSummary(Callback):
+    """Hydra callback of the ``hparams_search`` configs (see the module docstring)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        database = sqlite_path(config.hydra.sweeper.get("storage"))
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            log.info("Optuna study %s in %s", config.hydra.sweeper.study_name, database)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        metric = config.get("optimized_metric")
+        if not metric or not sweep_dir.is_dir():
+            return
+        results_file = sweep_dir / OPTUNA_RESULTS_FILE
+        best = yaml.safe_load(results_file.read_text()) if results_file.is_file() else None
+        text = summary_markdown(collect_trials(sweep_dir, metric), metric, best)
+        atomic_write_text(sweep_dir / SUMMARY_FILE, text)
+        print(text)
+        log.info("sweep summary: %s", sweep_dir / SUMMARY_FILE)
