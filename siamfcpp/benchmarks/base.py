@@ -51,7 +51,9 @@ class Benchmark(ABC):
         """All sequences of the configured split, in a stable order."""
 
     @abstractmethod
-    def run(self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+    def run(
+        self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str
+    ) -> dict[str, Any]:
         """Track every sequence not yet finished under ``output_dir``, score all, return metrics.
 
         Writes results in the benchmark's official layout under ``output_dir`` and
