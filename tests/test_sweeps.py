@@ -1,0 +1,94 @@
+"""Optuna sweeps (``conf/hparams_search/``): ``evaluate.py -m hparams_search=tracker_optuna`` on a
+tiny synthetic benchmark, twice with the same study (the second run continues it), and the
+summary helpers of :mod:`siamfcpp.sweeps`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import yaml
+
+from siamfcpp.sweeps import SUMMARY_FILE, collect_trials, sqlite_path, summary_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ("benchmark.num_sequences=1", "benchmark.num_frames=4", "hydra.sweeper.n_trials=2")
+
+
+def run_sweep(cwd: Path, *overrides: str) -> str:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "evaluate.py"), "-m", "hparams_search=tracker_optuna", *TINY]
+        + list(overrides),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"sweep failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def test_tracker_sweep_runs_trials_and_resumes_its_study(tmp_path):
+    first = run_sweep(tmp_path, "hydra.sweep.dir=sweep1")
+    run_sweep(tmp_path, "hydra.sweep.dir=sweep2")
+
+    # one persisted study of 4 trials: the second invocation continued the first
+    database = tmp_path / "outputs/evaluate/sweeps/tracker_synthetic/optuna.db"
+    study = optuna.load_study(study_name="tracker_synthetic", storage=f"sqlite:///{database}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4
+    for trial in study.trials:
+        assert set(trial.params) == {
+            "tracker.test_lr",
+            "tracker.window_influence",
+            "tracker.penalty_k",
+        }
+        assert 0.2 <= trial.params["tracker.test_lr"] <= 0.8
+
+    # each trial is a run folder whose metrics.json AO is the value the study recorded
+    values = {}
+    for sweep in ("sweep1", "sweep2"):
+        for k in (0, 1):
+            run_dir = tmp_path / sweep / str(k)
+            config = yaml.safe_load((run_dir / "config.yaml").read_text())
+            ao = json.loads((run_dir / "metrics.json").read_text())["metrics"]["AO"]
+            values[round(config["tracker"]["test_lr"], 12)] = ao
+    recorded = {round(t.params["tracker.test_lr"], 12): t.value for t in study.trials}
+    assert recorded == values
+
+    best = yaml.safe_load((tmp_path / "sweep2" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == max(values.values()) == study.best_value
+    assert "Best AO of the study" in first
+    summary = (tmp_path / "sweep1" / SUMMARY_FILE).read_text()
+    assert summary.count("tracker.test_lr=") == 3  # best line + 2 trial rows
+
+
+def test_summary_ranks_trials_and_reports_failures(tmp_path):
+    for k, ao in ((0, 0.3), (1, 0.7), (2, None)):
+        run_dir = tmp_path / str(k)
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([f"tracker.test_lr={k}", "hparams_search=tracker_optuna"])
+        )
+        if ao is not None:
+            (run_dir / "metrics.json").write_text(json.dumps({"metrics": {"AO": ao}}))
+    rows = collect_trials(tmp_path, "AO")
+    assert [(r["trial"], r["AO"]) for r in rows] == [(1, 0.7), (0, 0.3), (2, None)]
+    assert rows[0]["overrides"] == ["tracker.test_lr=1"]
+    text = summary_markdown(rows, "AO", {"best_params": {"a": 1}, "best_value": 0.7})
+    assert text.startswith("Best AO of the study: 0.7000 with a=1")
+    assert "| 2 | failed |" in text
+
+
+def test_sqlite_path_of_storage_urls():
+    assert sqlite_path("sqlite:///out/s/optuna.db") == Path("out/s/optuna.db")
+    assert sqlite_path("sqlite:////abs/optuna.db") == Path("/abs/optuna.db")
+    assert sqlite_path("postgresql://u@host/db") is None
+    assert sqlite_path(None) is None
