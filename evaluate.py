@@ -17,7 +17,14 @@ from siamfcpp.evaluation import evaluate, objective
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
-    return objective(cfg, evaluate(cfg))
+    result = evaluate(cfg)
+    if cfg.get("logger"):  # logger=wandb (siamfcpp/wandb_logging.py)
+        from hydra.utils import instantiate
+
+        from siamfcpp.wandb_logging import log_evaluation
+
+        log_evaluation(cfg, result, instantiate(cfg.benchmark).sequences())
+    return objective(cfg, result)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Composed by Hydra from ``conf/train.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.data``,
 ``cfg.module``, ``cfg.trainer``, ``cfg.logger`` (null: none), ``cfg.checkpoint`` (the
-``ModelCheckpoint`` callback) and the top-level keys ``seed``, ``ckpt_path``, ``output_dir``.
+``ModelCheckpoint`` callback), ``cfg.callbacks`` (more Lightning callbacks by name) and the
+top-level keys ``seed``, ``ckpt_path``, ``output_dir``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = instantiate(cfg.checkpoint)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks: list[pl.Callback] = [checkpoint, RichProgressBar()]
+    # extra callbacks from the config (cfg.callbacks: name -> _target_ node), e.g. wandb images
+    callbacks += [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node]
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(output_dir)
     )

@@ -1,0 +1,116 @@
+"""Lightning callbacks of ``train.py`` beyond checkpointing.
+
+:class:`WandbPairImages` shows what the network is learning: every ``every_n_steps`` optimisation
+steps it logs a few training pairs of the current batch to wandb, each as one image::
+
+    [ search crop: target box (green), predicted box (red) | target cls map | predicted score map ]
+
+It does nothing unless the trainer's logger is a ``WandbLogger`` (``logger=wandb``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+from torch import Tensor
+
+from siamfcpp.video import draw_box
+
+TARGET_COLOR = (0, 255, 0)  # BGR
+PRED_COLOR = (0, 0, 255)
+
+
+def heatmap(values: np.ndarray, side: int) -> np.ndarray:
+    """``[S, S]`` values in 0..1 -> BGR uint8 ``[side, side, 3]`` (nearest-neighbour cells)."""
+    cells = np.clip(values, 0.0, 1.0) * 255
+    big = cv2.resize(cells.astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+    return cv2.applyColorMap(big, cv2.COLORMAP_JET)
+
+
+def xyxy_to_xywh(box: np.ndarray) -> np.ndarray:
+    return np.array([box[0], box[1], box[2] - box[0] + 1, box[3] - box[1] + 1])
+
+
+def pair_panel(
+    im_x: Tensor, cls_gt: Tensor, box_gt: Tensor, score: Tensor, boxes: Tensor
+) -> np.ndarray:
+    """One training pair as a BGR uint8 ``[X, 3X, 3]`` panel (see the module docstring).
+
+    Args:
+        im_x: search crop ``[3, X, X]`` float BGR 0..255.
+        cls_gt: classification target ``[N, 1]`` (1 on positive cells); ``box_gt`` ``[N, 4]``
+            the target box ``x1, y1, x2, y2`` on positive cells.
+        score: predicted ``sigmoid(cls) * sigmoid(ctr)`` ``[N]``; ``boxes`` ``[N, 4]`` the
+            predicted ``x1, y1, x2, y2`` per cell.
+    """
+    side = im_x.shape[-1]
+    score_size = round(cls_gt.shape[0] ** 0.5)
+    crop = np.ascontiguousarray(im_x.permute(1, 2, 0).clamp(0, 255).byte().cpu().numpy())
+    positive = torch.nonzero(cls_gt[:, 0] > 0.5)
+    if len(positive):
+        target = box_gt[positive[0, 0]].cpu().numpy()
+        crop = draw_box(crop, xyxy_to_xywh(target), color=TARGET_COLOR)
+    best = int(torch.argmax(score))
+    predicted = boxes[best].cpu().numpy()
+    if np.isfinite(predicted).all():  # an untrained head can overflow; draw what is drawable
+        predicted = np.clip(predicted, -side, 2 * side)
+        crop = draw_box(crop, xyxy_to_xywh(predicted), color=PRED_COLOR)
+    target_map = cls_gt[:, 0].reshape(score_size, score_size).cpu().numpy()
+    score_map = score.reshape(score_size, score_size).cpu().numpy()
+    return np.concatenate([crop, heatmap(target_map, side), heatmap(score_map, side)], axis=1)
+
+
+class WandbPairImages(pl.Callback):
+    """Log ``num_pairs`` pairs of the batch every ``every_n_steps`` steps (first step included).
+
+    The predicted maps come from one extra forward pass of those pairs in eval mode (batch-norm
+    running statistics, as the tracker sees them), without gradients.
+    """
+
+    def __init__(self, every_n_steps: int, num_pairs: int) -> None:
+        if every_n_steps < 1 or num_pairs < 1:
+            raise ValueError(
+                f"WandbPairImages: every_n_steps ({every_n_steps}) and num_pairs ({num_pairs}) "
+                "must be >= 1"
+            )
+        self.every_n_steps = every_n_steps
+        self.num_pairs = num_pairs
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: object,
+        batch: Mapping[str, Tensor],
+        batch_idx: int,
+    ) -> None:
+        logger = trainer.logger
+        if not isinstance(logger, WandbLogger) or not trainer.is_global_zero:
+            return
+        if (trainer.global_step - 1) % self.every_n_steps != 0:
+            return
+        k = min(self.num_pairs, batch["im_x"].shape[0])
+        model = pl_module.model
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            out = model(batch["im_z"][:k], batch["im_x"][:k])
+        model.train(was_training)
+        score = (torch.sigmoid(out["cls"]) * torch.sigmoid(out["ctr"]))[..., 0]
+        panels, captions = [], []
+        for i in range(k):
+            panel = pair_panel(
+                batch["im_x"][i], batch["cls_gt"][i], batch["box_gt"][i], score[i], out["boxes"][i]
+            )
+            panels.append(panel[..., ::-1].copy())  # wandb expects RGB
+            negative = bool(batch["is_negative"][i]) if "is_negative" in batch else False
+            kind = " (negative)" if negative else ""
+            captions.append(f"step {trainer.global_step} pair {i}{kind}")
+        logger.log_image(
+            key="train/pairs", images=panels, caption=captions, step=trainer.global_step
+        )
