@@ -14,12 +14,13 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from siamfcpp.evaluation import objective
 from siamfcpp.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    return objective(cfg, train(cfg))  # the value of cfg.optimized_metric, for sweepers
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Hyper-parameter sweeps (``conf/hparams_search/``): the study's storage folder and the summary
 of a finished sweep.
 
-The Optuna sweeper launches one run per trial in ``<sweep dir>/<k>/`` (``metrics.json``,
-``.hydra/overrides.yaml``) and writes the best trial to ``<sweep dir>/optimization_results.yaml``.
-:class:`SweepSummary` is a Hydra callback (``hydra.callbacks``) that creates the folder of a sqlite
-storage before the study opens it, and after the sweep prints every trial ranked by the optimised
+The Optuna sweeper launches one run per trial in ``<sweep dir>/<k>/`` and writes the best trial to
+``<sweep dir>/optimization_results.yaml``. :class:`SweepSummary` is a Hydra callback
+(``hydra.callbacks``) that creates the folder of a sqlite storage before the study opens it,
+records each trial's objective and overrides in ``<run dir>/sweep_trial.json`` (in the job's
+process, so any launcher works), and after the sweep prints every trial ranked by the optimised
 metric and writes the same table to ``<sweep dir>/sweep_summary.md``.
 """
 
@@ -16,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from sqlalchemy.engine import make_url
 
-from siamfcpp.benchmarks.io import atomic_write_text
+from siamfcpp.benchmarks.io import atomic_write_json, atomic_write_text
 from siamfcpp.benchmarks.report import markdown_table
 
 log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "sweep_summary.md"
 OPTUNA_RESULTS_FILE = "optimization_results.yaml"
+TRIAL_FILE = "sweep_trial.json"
 
 
 def sqlite_path(storage: str | None) -> Path | None:
@@ -39,29 +44,31 @@ def sqlite_path(storage: str | None) -> Path | None:
     return Path(url.database)
 
 
-def collect_trials(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
-    """One row per run folder of ``sweep_dir``: ``trial``, ``metric``'s value, the overrides.
+def collect_trials(sweep_dir: Path, metric: str, maximize: bool) -> list[dict[str, Any]]:
+    """One row per run folder of ``sweep_dir`` (its ``sweep_trial.json``): ``trial``, the
+    objective as ``metric`` (None for a failed run), ``overrides``, ``run_dir``.
 
-    Folders without ``metrics.json`` (failed or unfinished runs) get value None. Rows are sorted
-    best (highest) first, runs without a value last.
+    Rows are sorted best first (highest if ``maximize`` else lowest), failed runs last.
     """
     rows = []
-    for run_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.name.isdigit()):
-        overrides_file = run_dir / ".hydra" / "overrides.yaml"
-        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        metrics_file = run_dir / "metrics.json"
-        value = None
-        if metrics_file.is_file():
-            value = json.loads(metrics_file.read_text())["metrics"].get(metric)
+    for trial_file in Path(sweep_dir).glob(f"*/{TRIAL_FILE}"):
+        if not trial_file.parent.name.isdigit():
+            continue
+        record = json.loads(trial_file.read_text())
         rows.append(
             {
-                "trial": int(run_dir.name),
-                metric: value,
-                "overrides": [o for o in overrides if not o.startswith("hparams_search=")],
-                "run_dir": str(run_dir),
+                "trial": int(trial_file.parent.name),
+                metric: record["value"],
+                "overrides": [
+                    o for o in record["overrides"] if not o.startswith("hparams_search=")
+                ],
+                "run_dir": str(trial_file.parent),
             }
         )
-    return sorted(rows, key=lambda row: (row[metric] is None, -(row[metric] or 0.0), row["trial"]))
+    sign = -1.0 if maximize else 1.0
+    return sorted(
+        rows, key=lambda row: (row[metric] is None, sign * (row[metric] or 0.0), row["trial"])
+    )
 
 
 def summary_markdown(rows: list[dict[str, Any]], metric: str, best: dict[str, Any] | None) -> str:
@@ -93,6 +100,16 @@ class SweepSummary(Callback):
             database.parent.mkdir(parents=True, exist_ok=True)
             log.info("Optuna study %s in %s", config.hydra.sweeper.study_name, database)
 
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            return
+        value = None
+        if job_return.status == JobStatus.COMPLETED and job_return.return_value is not None:
+            value = float(job_return.return_value)
+        record = {"value": value, "overrides": list(job_return.overrides or [])}
+        atomic_write_json(Path(hydra_cfg.runtime.output_dir) / TRIAL_FILE, record)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         metric = config.get("optimized_metric")
@@ -100,7 +117,8 @@ class SweepSummary(Callback):
             return
         results_file = sweep_dir / OPTUNA_RESULTS_FILE
         best = yaml.safe_load(results_file.read_text()) if results_file.is_file() else None
-        text = summary_markdown(collect_trials(sweep_dir, metric), metric, best)
+        maximize = config.hydra.sweeper.get("direction", "maximize") == "maximize"
+        text = summary_markdown(collect_trials(sweep_dir, metric, maximize), metric, best)
         atomic_write_text(sweep_dir / SUMMARY_FILE, text)
         print(text)
         log.info("sweep summary: %s", sweep_dir / SUMMARY_FILE)

@@ -14,7 +14,13 @@ from pathlib import Path
 import optuna
 import yaml
 
-from siamfcpp.sweeps import SUMMARY_FILE, collect_trials, sqlite_path, summary_markdown
+from siamfcpp.sweeps import (
+    SUMMARY_FILE,
+    TRIAL_FILE,
+    collect_trials,
+    sqlite_path,
+    summary_markdown,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ("benchmark.num_sequences=1", "benchmark.num_frames=4", "hydra.sweeper.n_trials=2")
@@ -71,17 +77,14 @@ def test_tracker_sweep_runs_trials_and_resumes_its_study(tmp_path):
 
 
 def test_summary_ranks_trials_and_reports_failures(tmp_path):
-    for k, ao in ((0, 0.3), (1, 0.7), (2, None)):
-        run_dir = tmp_path / str(k)
-        (run_dir / ".hydra").mkdir(parents=True)
-        (run_dir / ".hydra" / "overrides.yaml").write_text(
-            yaml.safe_dump([f"tracker.test_lr={k}", "hparams_search=tracker_optuna"])
-        )
-        if ao is not None:
-            (run_dir / "metrics.json").write_text(json.dumps({"metrics": {"AO": ao}}))
-    rows = collect_trials(tmp_path, "AO")
+    for k, value in ((0, 0.3), (1, 0.7), (2, None)):
+        (tmp_path / str(k)).mkdir()
+        record = {"value": value, "overrides": [f"a={k}", "hparams_search=tracker_optuna"]}
+        (tmp_path / str(k) / TRIAL_FILE).write_text(json.dumps(record))
+    rows = collect_trials(tmp_path, "AO", maximize=True)
     assert [(r["trial"], r["AO"]) for r in rows] == [(1, 0.7), (0, 0.3), (2, None)]
-    assert rows[0]["overrides"] == ["tracker.test_lr=1"]
+    assert rows[0]["overrides"] == ["a=1"]
+    assert [r["trial"] for r in collect_trials(tmp_path, "loss", maximize=False)] == [0, 1, 2]
     text = summary_markdown(rows, "AO", {"best_params": {"a": 1}, "best_value": 0.7})
     assert text.startswith("Best AO of the study: 0.7000 with a=1")
     assert "| 2 | failed |" in text
@@ -92,3 +95,33 @@ def test_sqlite_path_of_storage_urls():
     assert sqlite_path("sqlite:////abs/optuna.db") == Path("/abs/optuna.db")
     assert sqlite_path("postgresql://u@host/db") is None
     assert sqlite_path(None) is None
+
+
+def test_train_sweep_minimises_the_logged_loss(tmp_path):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "WANDB_MODE": "offline"}
+    overrides = [
+        "hparams_search=train_optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweep.dir=sweep",
+        "logger=none",
+        "trainer.max_epochs=2",
+        "data.samples_per_epoch=8",
+        "data.num_workers=0",
+        "data.batch_size=choice(4,8)",  # a command-line range replaces the config one
+    ]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "-m", *overrides],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"sweep failed:\n{proc.stdout}\n{proc.stderr}"
+    database = tmp_path / "outputs/train/sweeps/train_synthetic/optuna.db"
+    study = optuna.load_study(study_name="train_synthetic", storage=f"sqlite:///{database}")
+    assert len(study.trials) == 2 and study.direction == optuna.study.StudyDirection.MINIMIZE
+    rows = collect_trials(tmp_path / "sweep", "train/total_epoch", maximize=False)
+    assert sorted(t.value for t in study.trials) == [row["train/total_epoch"] for row in rows]
+    for row in rows:
+        assert (Path(row["run_dir"]) / "checkpoints" / "last.ckpt").is_file()
