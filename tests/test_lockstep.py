@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
@@ -55,14 +56,14 @@ def sequences(tmp_path_factory):
     return seqs
 
 
-def _factory(tracker, tmp_path):
+def _factory(tracker, tmp_path, device="cpu"):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             "evaluate", overrides=["experiment=siamfcpp_alexnet-new", f"tracker={tracker}"]
         )
     model = instantiate(cfg.model)
     load_checkpoint(model, write_parity_checkpoint("alexnet", tmp_path))
-    return instantiate(cfg.tracker, model=model, device="cpu", _partial_=True)
+    return instantiate(cfg.tracker, model=model, device=device, _partial_=True)
 
 
 @pytest.mark.parametrize(("tracker", "batch_size"), [("siamfcpp", 3), ("multi_temp", 8)])
@@ -90,3 +91,17 @@ def test_lockstep_reports_missing_frame(sequences, tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         list(track_lockstep(_factory("siamfcpp", tmp_path), [sequences[3], broken], batch_size=2))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_lockstep_on_cuda_matches_cpu_one_at_a_time(sequences, tmp_path):
+    torch.backends.cudnn.allow_tf32 = False
+    expected = {
+        s.name: track_one_pass(_factory("siamfcpp", tmp_path)(), s.frames, s.gt[0])[0]
+        for s in sequences
+    }
+    make_tracker = _factory("siamfcpp", tmp_path, device="cuda")
+    for seq, boxes, _ in track_lockstep(make_tracker, sequences, batch_size=4):
+        deviation = np.abs(boxes - expected[seq.name]).max(axis=1)
+        assert deviation.max() <= TOLERANCE_PX, (seq.name, deviation)
