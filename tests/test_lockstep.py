@@ -21,7 +21,7 @@ from siamfcpp.benchmarks.base import SequenceData
 from siamfcpp.benchmarks.runner import track_one_pass
 from siamfcpp.data.sources.synthetic import generate_sequence
 from siamfcpp.model.checkpoints import load_checkpoint
-from siamfcpp.tracking.lockstep import track_lockstep
+from siamfcpp.tracking.lockstep import track_lockstep, track_sequences
 from tests.parity_weights import TRACKER_FIXTURE, write_parity_checkpoint
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -81,6 +81,16 @@ def test_lockstep_equals_one_at_a_time(sequences, tmp_path, tracker, batch_size)
         worst = max(worst, float(deviation.max()))
     print(f"lockstep vs one-at-a-time: {worst:.2e} px")
     assert worst <= TOLERANCE_PX
+
+
+def test_track_sequences_batch_one_is_the_reference_loop(sequences, tmp_path):
+    make_tracker = _factory("siamfcpp", tmp_path)
+    results = list(track_sequences(make_tracker, sequences[2:4], batch_sequences=1))
+    assert [s.name for s, _, _ in results] == [s.name for s in sequences[2:4]]
+    for seq, boxes, _ in results:
+        np.testing.assert_array_equal(
+            boxes, track_one_pass(make_tracker(), seq.frames, seq.gt[0])[0]
+        )
 
 
 def test_lockstep_reports_missing_frame(sequences, tmp_path):

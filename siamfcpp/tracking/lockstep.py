@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.runner import read_frame
+from siamfcpp.benchmarks.runner import read_frame, track_one_pass
 from siamfcpp.tracking.tracker import SiamFCppTracker
 
 
@@ -189,3 +189,20 @@ def track_lockstep(
                 else:
                     still_active.append(slot)
             active = still_active
+
+
+def track_sequences(
+    make_tracker: Callable[[], SiamFCppTracker],
+    sequences: Sequence[SequenceData],
+    batch_sequences: int,
+) -> Iterator[tuple[SequenceData, np.ndarray, np.ndarray]]:
+    """The one-pass run loop of a benchmark: one at a time (``batch_sequences <= 1``, the
+    reference loop :func:`~siamfcpp.benchmarks.runner.track_one_pass`) or in lockstep.
+
+    Yields ``(sequence, boxes [T, 4], seconds [T])`` as each sequence finishes.
+    """
+    if batch_sequences > 1:
+        yield from track_lockstep(make_tracker, sequences, batch_sequences)
+        return
+    for seq in sequences:
+        yield seq, *track_one_pass(make_tracker(), seq.frames, seq.gt[0])
