@@ -2,7 +2,7 @@
 
 Composed by Hydra from ``conf/evaluate.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker``,
 ``cfg.benchmark``, and the top-level keys ``checkpoint``, ``device``, ``seed``, ``output_dir``,
-``tracker_name`` and ``optimized_metric``.
+``batch_sequences``, ``tracker_name`` and ``optimized_metric``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     log.info("evaluating %s on %s, results in %s", tracker_name, benchmark.name, output_dir)
 
     with torch.inference_mode():
-        result = benchmark.run(make_tracker, output_dir, tracker_name)
+        result = benchmark.run(make_tracker, output_dir, tracker_name, cfg.batch_sequences)
     print_summary(result)
     log.info("metrics: %s", output_dir / "metrics.json")
     return result

@@ -52,9 +52,16 @@ class Benchmark(ABC):
 
     @abstractmethod
     def run(
-        self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str
+        self,
+        make_tracker: TrackerFactory,
+        output_dir: Path,
+        tracker_name: str,
+        batch_sequences: int = 1,
     ) -> dict[str, Any]:
         """Track every sequence not yet finished under ``output_dir``, score all, return metrics.
+
+        ``batch_sequences > 1`` tracks that many sequences together in lockstep (one batched
+        network call per step; same boxes) where the protocol allows it.
 
         Writes results in the benchmark's official layout under ``output_dir`` and
         ``output_dir / "metrics.json"``; a rerun skips sequences whose results exist.

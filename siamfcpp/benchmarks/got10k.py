@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
-from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text, format_boxes
+from siamfcpp.benchmarks.io import atomic_write_bytes
+from siamfcpp.benchmarks.one_pass import run_pending
 from siamfcpp.benchmarks.report import fps, write_report
-from siamfcpp.benchmarks.runner import track_one_pass
 from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
 
 log = logging.getLogger(__name__)
@@ -73,30 +73,21 @@ class GOT10kBenchmark(Benchmark):
             sequences.append(SequenceData(name=name, frames=[Path(f) for f in img_files], gt=gt))
         return sequences
 
-    def run(self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str) -> dict:
+    def run(
+        self,
+        make_tracker: TrackerFactory,
+        output_dir: Path,
+        tracker_name: str,
+        batch_sequences: int = 1,
+    ) -> dict:
         output_dir = Path(output_dir)
         results_dir = output_dir / tracker_name
         sequences = self.sequences()
-        for k, seq in enumerate(sequences):
-            record = results_dir / seq.name / f"{seq.name}_001.txt"
-            if record.exists():
-                log.info("[%d/%d] %s: results exist, skipped", k + 1, len(sequences), seq.name)
-                continue
-            boxes, times = track_one_pass(make_tracker(), seq.frames, seq.gt[0])
-            # Times first, boxes last: the box file marks the sequence as finished.
-            atomic_write_text(
-                results_dir / seq.name / f"{seq.name}_time.txt",
-                "".join(f"{t:.8f}\n" for t in times),
-            )
-            atomic_write_text(record, format_boxes(boxes, fmt="%.3f"))
-            log.info(
-                "[%d/%d] %s: %d frames, %.1f FPS",
-                k + 1,
-                len(sequences),
-                seq.name,
-                len(times),
-                fps(len(times), times.sum()),
-            )
+
+        def result_files(name: str) -> tuple[Path, Path]:
+            return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
+
+        run_pending(make_tracker, sequences, result_files, "%.3f", batch_sequences)
         if self.subset == "test":
             result = self._submission(sequences, output_dir, tracker_name)
         else:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
-from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text, format_boxes, read_boxes
+from siamfcpp.benchmarks.io import atomic_write_bytes, read_boxes
 from siamfcpp.benchmarks.metrics import (
     PRECISION_THRESHOLDS_PX,
     SUCCESS_THRESHOLDS,
@@ -35,8 +35,8 @@ from siamfcpp.benchmarks.metrics import (
     one_pass_metrics,
     valid_gt_mask,
 )
+from siamfcpp.benchmarks.one_pass import run_pending
 from siamfcpp.benchmarks.report import fps, write_report
-from siamfcpp.benchmarks.runner import track_one_pass
 from siamfcpp.benchmarks.toolkit import OTB
 
 log = logging.getLogger(__name__)
@@ -73,31 +73,26 @@ class OnePassBenchmark(Benchmark):
     def gt_withheld(self) -> bool:
         return False
 
-    def run(self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str) -> dict:
+    def run(
+        self,
+        make_tracker: TrackerFactory,
+        output_dir: Path,
+        tracker_name: str,
+        batch_sequences: int = 1,
+    ) -> dict:
         output_dir = Path(output_dir)
         results_dir = output_dir / tracker_name
         sequences = self.sequences()
+
+        def result_files(name: str) -> tuple[Path, Path]:
+            return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
+
+        run_pending(make_tracker, sequences, result_files, "%.4f", batch_sequences)
         rows = []
         curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
         total_frames, total_seconds = 0, 0.0
-        for k, seq in enumerate(sequences):
-            record = results_dir / f"{seq.name}.txt"
-            time_file = results_dir / f"{seq.name}_time.txt"
-            if record.exists():
-                log.info("[%d/%d] %s: results exist, skipped", k + 1, len(sequences), seq.name)
-            else:
-                boxes, times = track_one_pass(make_tracker(), seq.frames, seq.gt[0])
-                # Times first, boxes last: the box file marks the sequence as finished.
-                atomic_write_text(time_file, "".join(f"{t:.8f}\n" for t in times))
-                atomic_write_text(record, format_boxes(boxes, fmt="%.4f"))
-                log.info(
-                    "[%d/%d] %s: %d frames, %.1f FPS",
-                    k + 1,
-                    len(sequences),
-                    seq.name,
-                    len(times),
-                    fps(len(times), times.sum()),
-                )
+        for seq in sequences:
+            record, time_file = result_files(seq.name)
             boxes = read_boxes(record)
             if len(boxes) != len(seq.frames):
                 raise ValueError(

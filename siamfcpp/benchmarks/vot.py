@@ -136,7 +136,19 @@ class VOTBenchmark(Benchmark):
             self._sequences = read_vot(self.root, self.name)
         return self._sequences
 
-    def run(self, make_tracker: TrackerFactory, output_dir: Path, tracker_name: str) -> dict:
+    def run(
+        self,
+        make_tracker: TrackerFactory,
+        output_dir: Path,
+        tracker_name: str,
+        batch_sequences: int = 1,
+    ) -> dict:
+        if batch_sequences > 1:
+            # Re-initialisations make every sequence's frame schedule depend on its own failures.
+            log.warning(
+                "batch_sequences=%d ignored: the VOT reset protocol tracks one sequence at a time",
+                batch_sequences,
+            )
         output_dir = Path(output_dir)
         tracker_dir = output_dir / tracker_name
         sequences = self.sequences()
