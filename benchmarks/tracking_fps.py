@@ -1,4 +1,4 @@
-"""Tracking speed per backbone x path: reference float32, fast float32 / fp16 / bf16, CUDA graph.
+"""Tracking speed per backbone x path: reference float32, fast float32 / fp16, CUDA graph.
 
 Frames per second of ``update`` on one synthetic sequence (frames rendered before the clock
 starts, ``init`` and warm-up frames excluded, device synchronised around the timed loop; every
@@ -28,10 +28,6 @@ PATHS = {
     "fast fp16 cuda_graph": (
         "siamfcpp_fast",
         ["tracker.precision=float16", "tracker.cuda_graph=true"],
-    ),
-    "fast bf16 cuda_graph": (
-        "siamfcpp_fast",
-        ["tracker.precision=bfloat16", "tracker.cuda_graph=true"],
     ),
 }
 CPU_PATHS = ("reference fp32", "fast fp32")
