@@ -6,7 +6,8 @@ reference tracker. The difference comes from the crop (OpenCV's float bilinear r
 pixels differently, <= 1 grey level) amplified by the random-weight AlexNet. Checked: 0.05 px.
 GPU (``-m gpu``, H100, 40 frames one-step): float32 (also with CUDA graph + channels_last) within
 0.05 px and float16 within 2 px (reduced precision network: a stated bound, not parity) passed;
-bfloat16 + CUDA graph gave 39 px, so the tracker refuses bfloat16.
+bfloat16 + CUDA graph gave 39 px, so the tracker refuses bfloat16 (the float16 + CUDA graph case
+that replaced it has not run on a GPU yet).
 """
 
 from pathlib import Path
