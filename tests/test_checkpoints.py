@@ -7,8 +7,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from siamfcpp.model.backbones.alexnet import AlexNet
 from siamfcpp.model.backbones.googlenet import load_inception_v3
-from siamfcpp.model.checkpoints import CheckpointError, load_checkpoint, map_original_key
+from siamfcpp.model.checkpoints import (
+    CheckpointError,
+    file_md5,
+    load_checkpoint,
+    map_original_key,
+)
 from tests.parity_weights import (
     FIXTURE_MODELS,
     build_original_state_dict,
@@ -142,3 +148,32 @@ def test_torchvision_inception_weights_errors(broken: str, tmp_path: Path) -> No
         load_inception_v3(build("googlenet").backbone, path)
     message = str(info.value)
     assert "\n" not in message and str(path) in message and key in message
+
+
+def test_original_alexnet_imagenet_weights_load_through_config(tmp_path: Path) -> None:
+    """The AlexNet recipe's start: the original's BN-AlexNet ``.pkl`` (backbone keys as the
+    original's AlexNet module names them, wrapped in ``model_state_dict``), md5 in the name."""
+    torch.manual_seed(1)
+    source = build("alexnet").backbone.state_dict()
+    scratch = tmp_path / "alexnet-nopad-bn.pkl"
+    torch.save({"model_state_dict": source}, scratch)
+    path = tmp_path / f"alexnet-nopad-bn-md5_{file_md5(scratch)}.pkl"
+    scratch.rename(path)
+    config = OmegaConf.load(CONF / "backbone" / "alexnet.yaml")
+    config.model.backbone.pretrained = str(path)
+    loaded = instantiate(config.model).backbone.state_dict()
+    assert loaded.keys() == source.keys()
+    for key, value in source.items():
+        assert torch.equal(loaded[key], value), key
+
+    # the md5 in the name is checked; a GoogLeNet file is refused naming the first missing key
+    corrupt = tmp_path / f"alexnet-nopad-bn-md5_{'0' * 32}.pkl"
+    corrupt.write_bytes(path.read_bytes())
+    with pytest.raises(CheckpointError, match="md5"):
+        AlexNet(pretrained=str(corrupt))
+    other = tmp_path / "inception.pth"
+    torch.save(torchvision_inception_v3_state(), other)
+    with pytest.raises(CheckpointError) as info:
+        AlexNet(pretrained=str(other))
+    message = str(info.value)
+    assert "\n" not in message and str(other) in message and "alexnet-nopad-bn" in message

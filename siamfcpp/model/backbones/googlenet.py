@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from siamfcpp.model.backbones.pretrained import load_backbone_weights
 from siamfcpp.model.layers import ConvBNReLU
 
 
@@ -144,28 +145,10 @@ def load_inception_v3(backbone: GoogLeNet, path: str | Path) -> None:
 
     Every backbone tensor except ``channel_reduce`` (new in SiamFC++) must be in the file; the
     classifier, ``AuxLogits`` and the ``Mixed_7*`` blocks that the pruned network drops are ignored.
-    BN ``num_batches_tracked`` counters are optional: torchvision's ImageNet file predates them.
     """
-    from siamfcpp.model.checkpoints import CheckpointError, read_state_dict
-
-    path = Path(path)
-    source = read_state_dict(path)
-    wanted = {
-        k: v
-        for k, v in backbone.state_dict().items()
-        if not k.startswith("channel_reduce")
-        and (k in source or not k.endswith("num_batches_tracked"))
-    }
-    missing = sorted(k for k in wanted if k not in source)
-    if missing:
-        raise CheckpointError(
-            f"{path}: not a torchvision inception_v3 state dict, {len(missing)} backbone keys "
-            f"missing (first: {missing[0]}); pass the ImageNet inception_v3 weights file"
-        )
-    bad = [k for k, v in wanted.items() if tuple(source[k].shape) != tuple(v.shape)]
-    if bad:
-        raise CheckpointError(
-            f"{path}: shape of {bad[0]} is {tuple(source[bad[0]].shape)}, the backbone expects "
-            f"{tuple(wanted[bad[0]].shape)}; pass the ImageNet inception_v3 weights file"
-        )
-    backbone.load_state_dict({k: source[k] for k in wanted}, strict=False)
+    load_backbone_weights(
+        backbone,
+        path,
+        new_layer=lambda key: key.startswith("channel_reduce"),
+        expected="the torchvision inception_v3 ImageNet weights file",
+    )
