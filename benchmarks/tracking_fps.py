@@ -6,6 +6,7 @@ starts, ``init`` and warm-up frames excluded, device synchronised around the tim
 
     python benchmarks/tracking_fps.py --device cuda --out fps.json     # ~1 min on an H100
     python benchmarks/tracking_fps.py --frames 10 --warmup 2            # CPU smoke run
+    python benchmarks/tracking_fps.py --frames 50 --threads 1           # CPU FPS, one thread
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", default=None, help=f"subset of {list(PATHS)}")
     parser.add_argument("--frames", type=int, default=500, help="timed frames")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     paths = args.paths or (list(PATHS) if cuda else list(CPU_PATHS))
     frames, boxes = generate_sequence(seed=0, num_frames=args.frames + args.warmup + 1)
