@@ -22,6 +22,7 @@ import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_bytes
+from siamfcpp.benchmarks.metrics import valid_gt_mask
 from siamfcpp.benchmarks.one_pass import run_pending
 from siamfcpp.benchmarks.report import fps, write_report
 from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
@@ -59,19 +60,79 @@ class GOT10kBenchmark(Benchmark):
             return GOT10k(str(self.root), subset=self.subset)
 
     def sequences(self) -> list[SequenceData]:
-        dataset = self._dataset()
+        """The split's sequences, checked so that no bad label silently changes a score.
+
+        Errors (naming the file): an empty ``list.txt``, a listed folder that is missing or has
+        no frames, a gap in the frame numbering (``00000001.jpg ...``), a ground truth that does
+        not parse, a val ground truth whose line count differs from the frame count, and a NaN or
+        non-positive box on the first line or (val) on any frame the ``cover.label`` marks
+        visible (frames with cover 0 are not scored by the toolkit).
+        """
+        self._dataset()  # checks the layout
+        list_file = self.root / self.subset / "list.txt"
+        names = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+        if not names:
+            raise ValueError(f"{list_file} lists no sequences: the split is empty")
         sequences = []
-        for name in dataset.seq_names:
+        for name in names:
             seq_dir = self.root / self.subset / name
             if not seq_dir.is_dir():
-                raise FileNotFoundError(f"sequence folder {seq_dir} listed in list.txt is missing")
-            img_files, anno = dataset[name]
-            if len(img_files) == 0:
-                raise FileNotFoundError(f"no .jpg frames in {seq_dir}")
-            gt = np.full((len(img_files), 4), np.nan)
-            gt[: len(anno)] = anno
-            sequences.append(SequenceData(name=name, frames=[Path(f) for f in img_files], gt=gt))
+                raise FileNotFoundError(
+                    f"sequence folder {seq_dir} listed in {list_file} is missing: re-extract the "
+                    "data set or remove the name from list.txt"
+                )
+            img_files = sorted((seq_dir).glob("*.jpg"))
+            if not img_files:
+                raise FileNotFoundError(
+                    f"no .jpg frames in {seq_dir}: the sequence is empty or not extracted"
+                )
+            for t, path in enumerate(img_files, start=1):
+                if path.name != f"{t:08d}.jpg":
+                    raise FileNotFoundError(
+                        f"frame {seq_dir / f'{t:08d}.jpg'} is missing (found {path.name} "
+                        "next): re-extract the sequence"
+                    )
+            gt = self._read_gt(seq_dir, len(img_files))
+            sequences.append(SequenceData(name=name, frames=img_files, gt=gt))
         return sequences
+
+    def _read_gt(self, seq_dir: Path, num_frames: int) -> np.ndarray:
+        """``[T, 4]`` ground truth (test split: first row, the rest NaN), validated."""
+        gt_file = seq_dir / "groundtruth.txt"
+        try:
+            anno = np.loadtxt(gt_file, delimiter=",", ndmin=2, dtype=np.float64)
+        except (OSError, ValueError) as err:
+            raise ValueError(
+                f"cannot read {gt_file} ({err}): one 'x,y,w,h' line per frame expected"
+            ) from err
+        if anno.shape[1:] != (4,) or len(anno) == 0:
+            raise ValueError(f"{gt_file}: expected 'x,y,w,h' lines, got shape {anno.shape}")
+        if self.subset == "val" and len(anno) != num_frames:
+            raise ValueError(
+                f"{gt_file} has {len(anno)} lines for {num_frames} frames in {seq_dir}: the "
+                "sequence is incomplete; re-extract it"
+            )
+        if len(anno) > num_frames:
+            raise ValueError(f"{gt_file} has {len(anno)} lines for only {num_frames} frames")
+        scored = np.zeros(len(anno), dtype=bool)
+        scored[0] = True  # the initial box
+        cover_file = seq_dir / "cover.label"
+        if self.subset == "val":
+            scored[:] = True
+            if cover_file.is_file():
+                cover = np.loadtxt(cover_file, ndmin=1)
+                if len(cover) == len(anno):
+                    scored[1:] = cover[1:] > 0
+        bad = scored & ~valid_gt_mask(anno)
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{gt_file}:{line + 1}: box {anno[line].tolist()} is NaN or has a non-positive "
+                "size on a scored frame; fix or re-download the annotation"
+            )
+        gt = np.full((num_frames, 4), np.nan)
+        gt[: len(anno)] = anno
+        return gt
 
     def run(
         self,

@@ -22,8 +22,15 @@ GOT10K_SPLITS = ("train", "val", "test")
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # a file where a folder should be, no write permission, disk full
+        raise OSError(
+            err.errno,
+            f"cannot write {path}: {path.parent} is not a writable folder ({err.strerror}); "
+            "choose another output_dir / hydra.run.dir or fix its permissions",
+        ) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

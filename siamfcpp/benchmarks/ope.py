@@ -51,6 +51,22 @@ def _require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def _check_first_box(gt: np.ndarray, gt_file: Path) -> np.ndarray:
+    """``gt`` unless its first box (the tracker's initial box) is NaN or not positive.
+
+    Later invalid rows are a documented recovery: those frames are not scored
+    (:func:`siamfcpp.benchmarks.metrics.valid_gt_mask`; UAV123 marks absent targets with NaN,
+    LaSOT with zero boxes) and counted in the result's ``unscored_frames``.
+    """
+    if len(gt) == 0 or not valid_gt_mask(gt[:1]).all():
+        first = gt[0].tolist() if len(gt) else None
+        raise ValueError(
+            f"{gt_file}:1: the initial box {first} is NaN or has a non-positive size, so the "
+            "tracker cannot start: fix the annotation's first line"
+        )
+    return gt
+
+
 def _toolkit_data_file(name: str) -> dict[str, Any]:
     """A JSON data file shipped inside the got10k toolkit (official split lists, frame ranges)."""
     import got10k.datasets
@@ -90,7 +106,7 @@ class OnePassBenchmark(Benchmark):
         run_pending(make_tracker, sequences, result_files, "%.4f", batch_sequences)
         rows = []
         curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
-        total_frames, total_seconds = 0, 0.0
+        total_frames, total_seconds, unscored = 0, 0.0, 0
         for seq in sequences:
             record, time_file = result_files(seq.name)
             boxes = read_boxes(record)
@@ -104,6 +120,7 @@ class OnePassBenchmark(Benchmark):
             total_seconds += float(times.sum())
             row: dict[str, Any] = {"name": seq.name, "frames": len(seq.frames)}
             if not self.gt_withheld:
+                unscored += int((~valid_gt_mask(seq.gt)).sum())
                 row.update(one_pass_metrics(boxes, seq.gt, normalized=self.normalized_precision))
                 for key, curve in one_pass_curves(boxes, seq.gt).items():
                     curves[key].append(curve)
@@ -118,6 +135,10 @@ class OnePassBenchmark(Benchmark):
             "num_sequences": len(sequences),
             "num_frames": total_frames,
         }
+        if unscored:
+            # frames whose gt is NaN or not positive (absent target): left out of every metric
+            result["unscored_frames"] = unscored
+            log.info("%d frames without a valid ground-truth box are not scored", unscored)
         metrics: dict[str, float] = {}
         if self.gt_withheld:
             archive = output_dir / f"{tracker_name}.zip"
@@ -179,7 +200,8 @@ class OTBBenchmark(OnePassBenchmark):
         for k, name in enumerate(dataset.seq_names):
             img_files, anno = dataset[k]
             frames = [Path(f) for f in img_files]
-            sequences.append(SequenceData(name=name, frames=frames, gt=np.asarray(anno, float)))
+            gt = _check_first_box(np.asarray(anno, float), self.root / name.split(".")[0])
+            sequences.append(SequenceData(name=name, frames=frames, gt=gt))
         return sequences
 
 
@@ -211,7 +233,7 @@ class UAV123Benchmark(OnePassBenchmark):
             frames = [
                 seq_dir / f"{i:06d}.jpg" for i in range(meta["start_frame"], meta["end_frame"] + 1)
             ]
-            gt = read_boxes(anno_file)
+            gt = _check_first_box(read_boxes(anno_file), anno_file)
             if len(gt) != len(frames):
                 raise ValueError(f"{anno_file}: {len(gt)} boxes for {len(frames)} frames")
             sequences.append(SequenceData(name=name, frames=frames, gt=gt))
@@ -256,7 +278,9 @@ class LaSOTBenchmark(OnePassBenchmark):
         for name in names:
             seq_dir = found[name]
             frames = sorted((seq_dir / "img").glob("*.jpg"))
-            gt = read_boxes(seq_dir / "groundtruth.txt")
+            gt = _check_first_box(
+                read_boxes(seq_dir / "groundtruth.txt"), seq_dir / "groundtruth.txt"
+            )
             if len(gt) != len(frames):
                 raise ValueError(f"{seq_dir}: {len(gt)} gt boxes for {len(frames)} frames in img/")
             sequences.append(SequenceData(name=name, frames=frames, gt=gt))
@@ -301,7 +325,6 @@ class TrackingNetBenchmark(OnePassBenchmark):
                 raise ValueError(f"{anno_file}: {len(anno)} boxes for {len(frames)} frames")
             gt = np.full((len(frames), 4), np.nan)
             gt[: len(anno)] = anno[: len(frames)]
-            if not valid_gt_mask(gt[:1]).all():
-                raise ValueError(f"{anno_file}: the first box {gt[0].tolist()} is not valid")
+            _check_first_box(gt, anno_file)
             sequences.append(SequenceData(name=anno_file.stem, frames=frames, gt=gt))
         return sequences

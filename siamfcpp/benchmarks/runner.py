@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,15 +14,61 @@ import numpy as np
 
 from siamfcpp.benchmarks.base import Tracker
 
+log = logging.getLogger(__name__)
+
+frame_conversions: Counter[str] = Counter()
+"""Frames :func:`read_frame` converted, by kind (``grayscale``, ``16-bit``), in this process."""
+_conversions_lock = threading.Lock()  # lockstep evaluation decodes in worker threads
+_reported: set[tuple[str, str]] = set()
+
+
+class CorruptFrameError(FileNotFoundError, ValueError):
+    """A frame file that exists but does not decode; caught as either a missing file (no usable
+    frame there) or a bad value (the content)."""
+
+
+def _count_conversion(kind: str, path: Path, how: str) -> None:
+    with _conversions_lock:
+        frame_conversions[kind] += 1
+        key = (kind, str(Path(path).parent))
+        first = key not in _reported
+        _reported.add(key)
+    if first:
+        log.warning("%s frames in %s (first %s): %s", kind, Path(path).parent, Path(path).name, how)
+
 
 def read_frame(path: Path) -> np.ndarray:
-    """Read a frame as BGR uint8 ``H x W x 3``; a missing or corrupt file raises naming it."""
-    frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """Read a frame as BGR uint8 ``H x W x 3``, the pixels ``cv2.imread(path, IMREAD_COLOR)`` gives.
+
+    Recovered (counted in :data:`frame_conversions`, logged once per folder): a grayscale image
+    becomes 3 equal channels; a 16-bit image (PNG) keeps its high byte, i.e. it is scaled by
+    1 / 256 to 8 bits.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        CorruptFrameError: the file exists but does not decode (corrupt, zero bytes, not an
+            image).
+    """
+    frame = cv2.imread(str(path), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     if frame is None:
-        raise FileNotFoundError(
-            f"cannot read frame {path}: the file is missing or not an image; "
-            "check benchmark.root and that the data set is fully extracted"
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"frame {path} is missing: check benchmark.root and that the data set is fully "
+                "extracted (re-download the sequence)"
+            )
+        raise CorruptFrameError(
+            f"frame {path} is corrupt or not an image ({Path(path).stat().st_size} bytes): "
+            "re-extract or re-download the sequence"
         )
+    if frame.dtype == np.uint16:
+        _count_conversion("16-bit", path, "scaled to 8 bits (value / 256), as cv2.imread does")
+        frame = (frame >> 8).astype(np.uint8)
+    if frame.ndim == 2:
+        _count_conversion("grayscale", path, "converted to 3 equal BGR channels")
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        # any other layout (e.g. float TIFF, CMYK): let OpenCV's colour conversion decide
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return frame
 
 
@@ -33,11 +82,13 @@ def track_one_pass(
         tracker spent per frame ``[T]`` (``init`` for frame 0, ``update`` after): image decoding
         is not timed, as the original implementation measures speed.
     """
+    if len(frames) == 0:
+        raise ValueError("empty sequence: no frames to track")
     init_box = np.asarray(init_box_xywh, dtype=np.float64).reshape(4)
     if not np.isfinite(init_box).all() or init_box[2] <= 0 or init_box[3] <= 0:
         raise ValueError(
             f"invalid initial box {init_box.tolist()} for {frames[0]}: need finite x, y and "
-            "positive w, h"
+            "positive w, h; fix the first line of the sequence's ground truth"
         )
     boxes = np.empty((len(frames), 4), dtype=np.float64)
     times = np.empty(len(frames), dtype=np.float64)
@@ -45,7 +96,12 @@ def track_one_pass(
         frame = read_frame(path)
         start = time.perf_counter()
         if t == 0:
-            tracker.init(frame, init_box.copy())
+            try:
+                tracker.init(frame, init_box.copy())
+            except ValueError as err:  # e.g. an initial box outside the frame: name the file
+                raise ValueError(
+                    f"{path}: {err}; fix the first line of the sequence's ground truth"
+                ) from err
             box = init_box
         else:
             box = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)

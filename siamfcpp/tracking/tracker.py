@@ -31,6 +31,21 @@ def _check_frame(frame: np.ndarray) -> None:
         raise ValueError(f"frame must be uint8 (as cv2.imread returns), got {frame.dtype}")
 
 
+def _check_overlaps_frame(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> None:
+    """An initial box wholly outside the frame is a bad label, not a target to track.
+
+    Boxes partly outside (targets at the border) and tiny boxes (down to a fraction of a pixel)
+    are tracked: the crops pad with the mean colour and the context keeps the crop finite.
+    """
+    x, y, w, h = (float(v) for v in np.asarray(box_xywh).reshape(4))
+    width, height = image_wh
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise ValueError(
+            f"initial box {[x, y, w, h]} lies outside the {width}x{height} frame "
+            "(boxes are 0-based pixel x, y, w, h)"
+        )
+
+
 class SiamFCppTracker:
     """Track one target with a :class:`~siamfcpp.model.network.SiamFCpp` network.
 
@@ -96,6 +111,7 @@ class SiamFCppTracker:
         _check_frame(frame)
         self.center_xy, self.target_sz = self._state_from_xywh(box_xywh)
         self.image_wh = (frame.shape[1], frame.shape[0])
+        _check_overlaps_frame(box_xywh, self.image_wh)
         self.avg_chans = np.mean(frame, axis=(0, 1))
         self.template_crop, kernels = self._template(frame)
         self._init_templates(kernels)

@@ -8,6 +8,7 @@ missing root fails at once with the path in the message.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from abc import ABC, abstractmethod
@@ -17,8 +18,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+from siamfcpp.benchmarks.runner import read_frame
+
+log = logging.getLogger(__name__)
+_warned_invalid: set[str] = set()
 
 Frame = Path | np.ndarray
 """A frame: an image file path, or the BGR uint8 HxWx3 image itself (in-memory sources)."""
@@ -33,7 +38,9 @@ class TrackSequence:
         frames: ``T`` frames (paths or arrays), in time order.
         boxes: ``[T, 4]`` float64 ``x, y, w, h`` of the object in each frame.
         visible: ``[T]`` bool, False where the data set marks the object absent (pairs never use
-            those frames).
+            those frames). Frames whose box is not finite or has a non-positive width or height
+            are made invisible too (a recovery, logged once per sequence and counted in
+            ``invalid_boxes``): such a box would put NaN into the crops and targets.
         static: True for static image data sets (DET, COCO): then every row is a different object
             of the *same* image (``frames`` repeats that image) and a training pair is that image
             twice with one object, drawn uniformly over the rows, as the original recipe does.
@@ -52,6 +59,27 @@ class TrackSequence:
                 f"sequence {self.name!r}: {t} frames but boxes {self.boxes.shape} and "
                 f"visibility {self.visible.shape}; expected [{t}, 4] and [{t}]"
             )
+        with np.errstate(invalid="ignore"):
+            valid = np.isfinite(self.boxes).all(axis=1) & (self.boxes[:, 2:] > 0).all(axis=1)
+        invalid = self.visible & ~valid
+        if invalid.any():
+            object.__setattr__(self, "visible", self.visible & valid)
+            if self.name not in _warned_invalid:
+                _warned_invalid.add(self.name)
+                log.warning(
+                    "sequence %s: %d frame(s) marked visible have a NaN or non-positive box "
+                    "(first frame %d); they are not used for training",
+                    self.name,
+                    int(invalid.sum()),
+                    int(np.flatnonzero(invalid)[0]),
+                )
+
+    @property
+    def invalid_boxes(self) -> int:
+        """Frames whose box is NaN or not positive (never sampled)."""
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(self.boxes).all(axis=1) & (self.boxes[:, 2:] > 0).all(axis=1)
+        return int((~ok).sum())
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -92,7 +120,8 @@ def require_file(path: Path, what: str) -> Path:
 
 
 def load_frame(frame: Frame) -> np.ndarray:
-    """The frame as a BGR uint8 HxWx3 image; a path is read with OpenCV.
+    """The frame as a BGR uint8 HxWx3 image; a path is read as the benchmarks read frames
+    (:func:`siamfcpp.benchmarks.runner.read_frame`: grayscale and 16-bit images converted).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -100,11 +129,7 @@ def load_frame(frame: Frame) -> np.ndarray:
     """
     if isinstance(frame, np.ndarray):
         return frame
-    image = cv2.imread(os.fspath(frame), cv2.IMREAD_COLOR)
-    if image is None:
-        require_file(Path(frame), "image")
-        raise ValueError(f"corrupt or unreadable image: {frame} (re-extract or delete it)")
-    return image
+    return read_frame(Path(frame))
 
 
 def load_table(path: Path, what: str) -> np.ndarray:
