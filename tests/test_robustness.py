@@ -26,6 +26,7 @@ one-pass (LaSOT) and VOT readers, the training sources, ``read_frame``, ``load_c
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -160,6 +161,18 @@ def test_grayscale_and_16bit_frames_are_converted_and_counted(tmp_path, caplog, 
     assert set(counted) == kinds and all(v == 1 for v in counted.values())
     assert all(f"{kind} frames in {tmp_path}" in caplog.text for kind in kinds)
     np.testing.assert_array_equal(load_frame(path), frame)  # training reads the same
+
+
+def test_grayscale_sequence_is_evaluated_and_the_conversions_reported(tmp_path):
+    root = tmp_path / "GOT-10k"
+    gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames()]
+    write_got10k_sequence(root / "val" / "seq", frames(), gt_boxes(), full_gt=True)
+    for t, image in enumerate(gray, start=1):
+        cv2.imwrite(str(root / "val" / "seq" / f"{t:08d}.jpg"), image)
+    write_got10k_list(root / "val", ["seq"])
+    result = run_got10k(root, tmp_path)
+    assert result["frame_conversions"] == {"grayscale": T}
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["frame_conversions"]
 
 
 # ------------------------------------------------------------------ ground truth

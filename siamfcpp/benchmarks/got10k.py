@@ -25,6 +25,7 @@ from siamfcpp.benchmarks.io import atomic_write_bytes
 from siamfcpp.benchmarks.metrics import valid_gt_mask
 from siamfcpp.benchmarks.one_pass import run_pending
 from siamfcpp.benchmarks.report import fps, write_report
+from siamfcpp.benchmarks.runner import frame_conversions, record_conversions
 from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
 
 log = logging.getLogger(__name__)
@@ -148,11 +149,13 @@ class GOT10kBenchmark(Benchmark):
         def result_files(name: str) -> tuple[Path, Path]:
             return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
 
+        before = frame_conversions.copy()
         run_pending(make_tracker, sequences, result_files, "%.3f", batch_sequences)
         if self.subset == "test":
             result = self._submission(sequences, output_dir, tracker_name)
         else:
             result = self._score_val(sequences, output_dir, tracker_name)
+        record_conversions(result, before)
         write_report(output_dir, result)
         return result
 

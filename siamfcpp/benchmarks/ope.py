@@ -37,6 +37,7 @@ from siamfcpp.benchmarks.metrics import (
 )
 from siamfcpp.benchmarks.one_pass import run_pending
 from siamfcpp.benchmarks.report import fps, write_report
+from siamfcpp.benchmarks.runner import frame_conversions, record_conversions
 from siamfcpp.benchmarks.toolkit import OTB
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class OnePassBenchmark(Benchmark):
         def result_files(name: str) -> tuple[Path, Path]:
             return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
 
+        before = frame_conversions.copy()
         run_pending(make_tracker, sequences, result_files, "%.4f", batch_sequences)
         rows = []
         curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
@@ -173,6 +175,7 @@ class OnePassBenchmark(Benchmark):
             }
         metrics["FPS"] = fps(total_frames, total_seconds)
         result["metrics"] = metrics
+        record_conversions(result, before)
         result["sequences"] = rows
         write_report(output_dir, result)
         return result

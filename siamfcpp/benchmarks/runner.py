@@ -37,6 +37,14 @@ def _count_conversion(kind: str, path: Path, how: str) -> None:
         log.warning("%s frames in %s (first %s): %s", kind, Path(path).parent, Path(path).name, how)
 
 
+def record_conversions(result: dict, before: Counter[str]) -> None:
+    """Add ``frame_conversions`` (kind -> frames converted since ``before``) to a result dict
+    when there were any (frames of sequences tracked in this run; resumed ones are not read)."""
+    converted = frame_conversions - before
+    if converted:
+        result["frame_conversions"] = dict(converted)
+
+
 def read_frame(path: Path) -> np.ndarray:
     """Read a frame as BGR uint8 ``H x W x 3``, the pixels ``cv2.imread(path, IMREAD_COLOR)`` gives.
 
