@@ -3,7 +3,8 @@
     python train.py                                       # brief CPU run on synthetic data
     python train.py experiment=siamfcpp_alexnet-trn trainer=gpu \
         data.sources.got10k.source.root=/data/GOT-10k
-    python train.py ... ckpt_path=outputs/train/<run>/checkpoints/last.ckpt   # resume
+    python train.py ... ckpt_path=outputs/train/<run>/checkpoints/last.ckpt   # start from it
+    python train.py ... hydra.run.dir=RUN   # interrupted? the same command resumes RUN's last.ckpt
 
 See ``conf/train.yaml`` for the options; the work is done in :mod:`siamfcpp.training`. The
 checkpoints (``<run>/checkpoints/*.ckpt``) load in ``python evaluate.py checkpoint=<.ckpt>``.
