@@ -232,13 +232,20 @@ def test_one_pass_invalid_first_box_is_an_error(tmp_path):
         LaSOTBenchmark(root, "all").sequences()
 
 
-def test_initial_box_outside_the_image_is_an_error_naming_the_frame(tmp_path):
+@pytest.mark.parametrize(
+    ("tracker", "batch_sequences"), [("siamfcpp", 1), ("siamfcpp_fast", 1), ("siamfcpp", 2)]
+)
+def test_initial_box_outside_the_image_is_an_error_naming_the_frame(
+    tmp_path, tracker, batch_sequences
+):
     gt = gt_boxes()
     gt[0] = [W + 5, 8, 20, 16]
     root = got10k_root(tmp_path, gt=gt)
-    make = lambda: instantiate(compose_cfg("evaluate").tracker, model=model(), device="cpu")  # noqa: E731
+    cfg = compose_cfg("evaluate", f"tracker={tracker}")
+    shared = model()  # lockstep batches the calls of trackers sharing one network
+    make = lambda: instantiate(cfg.tracker, model=shared, device="cpu")  # noqa: E731
     with pytest.raises(ValueError, match=r"00000001\.jpg: initial box .* lies outside the 64x48"):
-        GOT10kBenchmark(root, "val").run(make, tmp_path / "out", "siamfcpp")
+        GOT10kBenchmark(root, "val").run(make, tmp_path / "out", tracker, batch_sequences)
 
 
 def test_fewer_gt_lines_than_frames(tmp_path):

@@ -80,6 +80,41 @@ def read_frame(path: Path) -> np.ndarray:
     return frame
 
 
+def initial_box(init_box_xywh: np.ndarray, frames: Sequence[Path]) -> np.ndarray:
+    """The ground truth's first box as float64 ``[4]``; no frames, a NaN or a non-positive size
+    is an error."""
+    if len(frames) == 0:
+        raise ValueError("empty sequence: no frames to track")
+    box = np.asarray(init_box_xywh, dtype=np.float64).reshape(4)
+    if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(
+            f"invalid initial box {box.tolist()} for {frames[0]}: need finite x, y and "
+            "positive w, h; fix the first line of the sequence's ground truth"
+        )
+    return box
+
+
+def track_frame(
+    tracker: Tracker, t: int, frame: np.ndarray, path: Path, init_box: np.ndarray
+) -> np.ndarray:
+    """Frame ``t`` of a one-pass run: ``init`` with ``init_box`` at ``t == 0``, else ``update``.
+
+    Returns the frame's box, float64 ``[4]``; errors name the frame file.
+    """
+    if t == 0:
+        try:
+            tracker.init(frame, init_box.copy())
+        except ValueError as err:  # e.g. an initial box outside the frame: name the file
+            raise ValueError(
+                f"{path}: {err}; fix the first line of the sequence's ground truth"
+            ) from err
+        return init_box
+    box = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)
+    if not np.isfinite(box).all():
+        raise FloatingPointError(f"tracker returned a non-finite box {box} at frame {path}")
+    return box
+
+
 def track_one_pass(
     tracker: Tracker, frames: Sequence[Path], init_box_xywh: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -90,31 +125,12 @@ def track_one_pass(
         tracker spent per frame ``[T]`` (``init`` for frame 0, ``update`` after): image decoding
         is not timed, as the original implementation measures speed.
     """
-    if len(frames) == 0:
-        raise ValueError("empty sequence: no frames to track")
-    init_box = np.asarray(init_box_xywh, dtype=np.float64).reshape(4)
-    if not np.isfinite(init_box).all() or init_box[2] <= 0 or init_box[3] <= 0:
-        raise ValueError(
-            f"invalid initial box {init_box.tolist()} for {frames[0]}: need finite x, y and "
-            "positive w, h; fix the first line of the sequence's ground truth"
-        )
+    init_box = initial_box(init_box_xywh, frames)
     boxes = np.empty((len(frames), 4), dtype=np.float64)
     times = np.empty(len(frames), dtype=np.float64)
     for t, path in enumerate(frames):
         frame = read_frame(path)
         start = time.perf_counter()
-        if t == 0:
-            try:
-                tracker.init(frame, init_box.copy())
-            except ValueError as err:  # e.g. an initial box outside the frame: name the file
-                raise ValueError(
-                    f"{path}: {err}; fix the first line of the sequence's ground truth"
-                ) from err
-            box = init_box
-        else:
-            box = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)
+        boxes[t] = track_frame(tracker, t, frame, path, init_box)
         times[t] = time.perf_counter() - start
-        if not np.isfinite(box).all():
-            raise FloatingPointError(f"tracker returned a non-finite box {box} at frame {path}")
-        boxes[t] = box
     return boxes, times

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from siamfcpp.tracking.tracker import SiamFCppTracker, _check_frame
+from siamfcpp.tracking.tracker import SiamFCppTracker, _check_frame, _check_overlaps_frame
 
 PRECISIONS = {"float32": torch.float32, "float16": torch.float16}
 # bfloat16 keeps 8 mantissa bits: on an H100 it moved one-step boxes on the parity fixture by up to
@@ -134,8 +134,9 @@ class FastSiamFCppTracker(SiamFCppTracker):
         _check_frame(frame)
         image = self._upload(frame)
         center, size = self._state_from_xywh(box_xywh)
-        self._state = torch.from_numpy(np.concatenate([center, size])).to(self.device)
         self.image_wh = (frame.shape[1], frame.shape[0])
+        _check_overlaps_frame(box_xywh, self.image_wh)
+        self._state = torch.from_numpy(np.concatenate([center, size])).to(self.device)
         self._limit = torch.tensor(self.image_wh, dtype=torch.float32, device=self.device)
         # whole-level padding colour: the channel means truncated, as the reference crop pads
         self._border = image.double().mean(dim=(0, 1)).trunc().float()

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.runner import read_frame, track_one_pass
+from siamfcpp.benchmarks.runner import initial_box, read_frame, track_frame, track_one_pass
 from siamfcpp.tracking.tracker import SiamFCppTracker
 
 
@@ -114,6 +114,7 @@ class _BatchingModel:
 class _Slot:
     sequence: SequenceData
     tracker: SiamFCppTracker
+    init_box: np.ndarray
     boxes: np.ndarray
     times: np.ndarray
     t: int = 0
@@ -122,17 +123,10 @@ class _Slot:
 def _step(slot: _Slot, barrier: _Barrier) -> None:
     """Decode frame ``slot.t`` and init / update its tracker (runs in a worker thread)."""
     try:
-        frame = read_frame(slot.sequence.frames[slot.t])
-        if slot.t == 0:
-            init_box = np.asarray(slot.sequence.gt[0], dtype=np.float64)
-            slot.tracker.init(frame, init_box.copy())
-            slot.boxes[0] = init_box
-        else:
-            box = np.asarray(slot.tracker.update(frame), dtype=np.float64).reshape(4)
-            if not np.isfinite(box).all():
-                path = slot.sequence.frames[slot.t]
-                raise FloatingPointError(f"tracker returned a non-finite box {box} at frame {path}")
-            slot.boxes[slot.t] = box
+        path = slot.sequence.frames[slot.t]
+        slot.boxes[slot.t] = track_frame(
+            slot.tracker, slot.t, read_frame(path), path, slot.init_box
+        )
     finally:
         barrier.worker_done()
 
@@ -172,7 +166,8 @@ def track_lockstep(
                     raise ValueError("lockstep needs every tracker to share one network")
                 tracker.model = _BatchingModel(barrier)
                 n = len(seq.frames)
-                active.append(_Slot(seq, tracker, np.empty((n, 4)), np.empty(n)))
+                init_box = initial_box(seq.gt[0], seq.frames)
+                active.append(_Slot(seq, tracker, init_box, np.empty((n, 4)), np.empty(n)))
             start = time.perf_counter()
             with barrier.cond:
                 barrier.running = len(active)
