@@ -2,7 +2,7 @@
 
 Composed by Hydra from ``conf/evaluate.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker``,
 ``cfg.benchmark``, and the top-level keys ``checkpoint``, ``device``, ``seed``, ``output_dir``,
-``batch_sequences``, ``tracker_name`` and ``optimized_metric``.
+``batch_sequences``, ``devices``, ``tracker_name`` and ``optimized_metric``.
 """
 
 from __future__ import annotations
@@ -72,18 +72,38 @@ def default_tracker_name() -> str:
     return name if tracker == "siamfcpp" else f"{name}-{tracker}"
 
 
+def _untracked(*_args, **_kwargs):
+    raise RuntimeError("a sequence was left untracked by the sharded run; rerun to resume it")
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run ``cfg.benchmark`` with the configured tracker; print and return its result dict."""
+    """Run ``cfg.benchmark`` with the configured tracker; print and return its result dict.
+
+    With ``cfg.devices > 1`` the sequences are tracked by one process per device
+    (:mod:`siamfcpp.sharding`) and scored here, into the same report.
+    """
     device = resolve_device(cfg.device)
     output_dir = Path(cfg.output_dir).expanduser()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise NotADirectoryError(
+            f"output_dir={output_dir} cannot be a results folder ({error}); choose another "
+            "output_dir or hydra.run.dir"
+        ) from error
     atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
-    model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
-    make_tracker = instantiate(cfg.tracker, model=model, device=device, _partial_=True)
     benchmark = instantiate(cfg.benchmark)
     tracker_name = cfg.tracker_name or default_tracker_name()
     log.info("evaluating %s on %s, results in %s", tracker_name, benchmark.name, output_dir)
+    if cfg.devices > 1:
+        from siamfcpp.sharding import track_sharded  # imports this module
+
+        track_sharded(cfg, output_dir, tracker_name)
+        make_tracker = _untracked  # every sequence has its results: run() only scores
+    else:
+        model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
+        make_tracker = instantiate(cfg.tracker, model=model, device=device, _partial_=True)
 
     with torch.inference_mode():
         result = benchmark.run(make_tracker, output_dir, tracker_name, cfg.batch_sequences)

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from siamfcpp.benchmarks.report import write_report
+
 
 class Tracker(Protocol):
     """What a benchmark drives: boxes are 0-based pixel ``x, y, w, h``; frames BGR uint8 HxWx3."""
@@ -51,6 +53,27 @@ class Benchmark(ABC):
         """All sequences of the configured split, in a stable order."""
 
     @abstractmethod
+    def track(
+        self,
+        make_tracker: TrackerFactory,
+        output_dir: Path,
+        tracker_name: str,
+        batch_sequences: int = 1,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        """Track the sequences of ``shard`` that have no results under ``output_dir`` yet.
+
+        Writes results in the benchmark's official layout, atomically, one sequence at a time, so
+        a rerun resumes. ``shard = (k, n)`` takes every ``n``-th sequence from the ``k``-th (one
+        process per device, see :mod:`siamfcpp.sharding`). ``batch_sequences > 1`` tracks that many
+        sequences together in lockstep (one batched network call per step; same boxes) where the
+        protocol allows it.
+        """
+
+    @abstractmethod
+    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+        """Score the result files of every sequence; the result dict (``metrics`` and more)."""
+
     def run(
         self,
         make_tracker: TrackerFactory,
@@ -58,11 +81,16 @@ class Benchmark(ABC):
         tracker_name: str,
         batch_sequences: int = 1,
     ) -> dict[str, Any]:
-        """Track every sequence not yet finished under ``output_dir``, score all, return metrics.
+        """Track what is not finished, score everything, write ``metrics.json`` and the tables."""
+        from siamfcpp.benchmarks.runner import (  # runner imports this module
+            frame_conversions,
+            record_conversions,
+        )
 
-        ``batch_sequences > 1`` tracks that many sequences together in lockstep (one batched
-        network call per step; same boxes) where the protocol allows it.
-
-        Writes results in the benchmark's official layout under ``output_dir`` and
-        ``output_dir / "metrics.json"``; a rerun skips sequences whose results exist.
-        """
+        output_dir = Path(output_dir)
+        before = frame_conversions.copy()
+        self.track(make_tracker, output_dir, tracker_name, batch_sequences)
+        result = self.score(output_dir, tracker_name)
+        record_conversions(result, before)
+        write_report(output_dir, result)
+        return result

@@ -24,8 +24,7 @@ from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_bytes
 from siamfcpp.benchmarks.metrics import valid_gt_mask
 from siamfcpp.benchmarks.one_pass import run_pending
-from siamfcpp.benchmarks.report import fps, write_report
-from siamfcpp.benchmarks.runner import frame_conversions, record_conversions
+from siamfcpp.benchmarks.report import fps
 from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
 
 log = logging.getLogger(__name__)
@@ -135,29 +134,33 @@ class GOT10kBenchmark(Benchmark):
         gt[: len(anno)] = anno
         return gt
 
-    def run(
+    def _result_files(self, output_dir: Path, tracker_name: str):
+        results_dir = Path(output_dir) / tracker_name
+
+        def result_files(name: str) -> tuple[Path, Path]:
+            return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
+
+        return result_files
+
+    def track(
         self,
         make_tracker: TrackerFactory,
         output_dir: Path,
         tracker_name: str,
         batch_sequences: int = 1,
-    ) -> dict:
-        output_dir = Path(output_dir)
-        results_dir = output_dir / tracker_name
-        sequences = self.sequences()
-
-        def result_files(name: str) -> tuple[Path, Path]:
-            return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
-
-        before = frame_conversions.copy()
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        k, n = shard
+        sequences = self.sequences()[k::n]
+        result_files = self._result_files(output_dir, tracker_name)
         run_pending(make_tracker, sequences, result_files, "%.3f", batch_sequences)
+
+    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+        output_dir = Path(output_dir)
+        sequences = self.sequences()
         if self.subset == "test":
-            result = self._submission(sequences, output_dir, tracker_name)
-        else:
-            result = self._score_val(sequences, output_dir, tracker_name)
-        record_conversions(result, before)
-        write_report(output_dir, result)
-        return result
+            return self._submission(sequences, output_dir, tracker_name)
+        return self._score_val(sequences, output_dir, tracker_name)
 
     def _speed(self, results_dir: Path, name: str) -> tuple[int, float]:
         times = np.loadtxt(results_dir / name / f"{name}_time.txt", ndmin=1)

@@ -36,8 +36,7 @@ from siamfcpp.benchmarks.metrics import (
     valid_gt_mask,
 )
 from siamfcpp.benchmarks.one_pass import run_pending
-from siamfcpp.benchmarks.report import fps, write_report
-from siamfcpp.benchmarks.runner import frame_conversions, record_conversions
+from siamfcpp.benchmarks.report import fps
 from siamfcpp.benchmarks.toolkit import OTB
 
 log = logging.getLogger(__name__)
@@ -90,22 +89,32 @@ class OnePassBenchmark(Benchmark):
     def gt_withheld(self) -> bool:
         return False
 
-    def run(
+    def _result_files(self, output_dir: Path, tracker_name: str):
+        results_dir = Path(output_dir) / tracker_name
+
+        def result_files(name: str) -> tuple[Path, Path]:
+            return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
+
+        return result_files
+
+    def track(
         self,
         make_tracker: TrackerFactory,
         output_dir: Path,
         tracker_name: str,
         batch_sequences: int = 1,
-    ) -> dict:
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        k, n = shard
+        sequences = self.sequences()[k::n]
+        result_files = self._result_files(output_dir, tracker_name)
+        run_pending(make_tracker, sequences, result_files, "%.4f", batch_sequences)
+
+    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
         output_dir = Path(output_dir)
         results_dir = output_dir / tracker_name
         sequences = self.sequences()
-
-        def result_files(name: str) -> tuple[Path, Path]:
-            return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
-
-        before = frame_conversions.copy()
-        run_pending(make_tracker, sequences, result_files, "%.4f", batch_sequences)
+        result_files = self._result_files(output_dir, tracker_name)
         rows = []
         curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
         total_frames, total_seconds, unscored = 0, 0.0, 0
@@ -175,9 +184,7 @@ class OnePassBenchmark(Benchmark):
             }
         metrics["FPS"] = fps(total_frames, total_seconds)
         result["metrics"] = metrics
-        record_conversions(result, before)
         result["sequences"] = rows
-        write_report(output_dir, result)
         return result
 
 

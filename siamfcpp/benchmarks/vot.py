@@ -27,7 +27,7 @@ import numpy as np
 
 from siamfcpp.benchmarks.base import Benchmark, Tracker, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_text
-from siamfcpp.benchmarks.report import fps, write_report
+from siamfcpp.benchmarks.report import fps
 from siamfcpp.benchmarks.runner import read_frame
 from siamfcpp.benchmarks.vot_data import (
     FAILURE,
@@ -136,26 +136,27 @@ class VOTBenchmark(Benchmark):
             self._sequences = read_vot(self.root, self.name)
         return self._sequences
 
-    def run(
+    def track(
         self,
         make_tracker: TrackerFactory,
         output_dir: Path,
         tracker_name: str,
         batch_sequences: int = 1,
-    ) -> dict:
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         if batch_sequences > 1:
             # Re-initialisations make every sequence's frame schedule depend on its own failures.
             log.warning(
                 "batch_sequences=%d ignored: the VOT reset protocol tracks one sequence at a time",
                 batch_sequences,
             )
-        output_dir = Path(output_dir)
-        tracker_dir = output_dir / tracker_name
-        sequences = self.sequences()
-        for k, seq in enumerate(sequences):
+        tracker_dir = Path(output_dir) / tracker_name
+        k, n = shard
+        sequences = self.sequences()[k::n]
+        for i, seq in enumerate(sequences):
             path = trajectory_path(tracker_dir, seq.name)
             if path.exists():
-                log.info("[%d/%d] %s: results exist, skipped", k + 1, len(sequences), seq.name)
+                log.info("[%d/%d] %s: results exist, skipped", i + 1, len(sequences), seq.name)
                 continue
             trajectory, times = track_supervised(make_tracker(), seq, self.reinit_delay)
             # Times first, trajectory last: the trajectory file marks the sequence as finished.
@@ -165,18 +166,16 @@ class VOTBenchmark(Benchmark):
             write_trajectory(path, trajectory)
             log.info(
                 "[%d/%d] %s: %d failures, %.1f FPS",
-                k + 1,
+                i + 1,
                 len(sequences),
                 seq.name,
                 count_failures(trajectory.status),
                 fps(int(np.count_nonzero(trajectory.status != SKIPPED)), float(times.sum())),
             )
-        result = self.score(tracker_dir, tracker_name)
-        write_report(output_dir, result)
-        return result
 
-    def score(self, tracker_dir: Path, tracker_name: str) -> dict[str, Any]:
-        """Score the result files under ``tracker_dir`` (the result dict, EAO curve included)."""
+    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+        """Score the result files of ``tracker_name`` (the result dict, EAO curve included)."""
+        tracker_dir = Path(output_dir) / tracker_name
         rows, scores, runs = [], [], []
         total_frames, total_seconds = 0, 0.0
         for seq in self.sequences():
