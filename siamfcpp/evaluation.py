@@ -72,15 +72,11 @@ def default_tracker_name() -> str:
     return name if tracker == "siamfcpp" else f"{name}-{tracker}"
 
 
-def _untracked(*_args, **_kwargs):
-    raise RuntimeError("a sequence was left untracked by the sharded run; rerun to resume it")
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run ``cfg.benchmark`` with the configured tracker; print and return its result dict.
 
     With ``cfg.devices > 1`` the sequences are tracked by one process per device
-    (:mod:`siamfcpp.sharding`) and scored here, into the same report.
+    (:mod:`siamfcpp.sharding`) and scored here, into the report a single process writes.
     """
     device = resolve_device(cfg.device)
     output_dir = Path(cfg.output_dir).expanduser()
@@ -97,16 +93,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     tracker_name = cfg.tracker_name or default_tracker_name()
     log.info("evaluating %s on %s, results in %s", tracker_name, benchmark.name, output_dir)
     if cfg.devices > 1:
-        from siamfcpp.sharding import track_sharded  # imports this module
+        from siamfcpp.sharding import run_sharded  # imports this module
 
-        track_sharded(cfg, output_dir, tracker_name)
-        make_tracker = _untracked  # every sequence has its results: run() only scores
+        result = run_sharded(cfg, benchmark, output_dir, tracker_name)
     else:
         model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
         make_tracker = instantiate(cfg.tracker, model=model, device=device, _partial_=True)
-
-    with torch.inference_mode():
-        result = benchmark.run(make_tracker, output_dir, tracker_name, cfg.batch_sequences)
+        with torch.inference_mode():
+            result = benchmark.run(make_tracker, output_dir, tracker_name, cfg.batch_sequences)
     print_summary(result)
     log.info("metrics: %s", output_dir / "metrics.json")
     return result

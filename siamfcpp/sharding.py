@@ -2,16 +2,18 @@
 
 ``python evaluate.py devices=N`` starts ``N`` worker processes (``torch.multiprocessing``, spawn):
 worker ``k`` builds the network on ``cuda:k`` (or on the CPU when ``device=cpu``) and tracks every
-``N``-th sequence from the ``k``-th through :meth:`Benchmark.track`, writing the usual per-sequence
-result files. The parent then scores all result files once, so the report is the one a
-single-process run writes from the same files. Finished sequences are skipped as always, so an
-interrupted sharded run resumes with any number of devices.
+``N``-th sequence from the ``k``-th through :meth:`Benchmark.track` (lockstep batches of
+``batch_sequences`` within its share), writing the usual per-sequence result files. The parent
+then scores all result files once, so the report is the one a single-process run writes from the
+same files. Finished sequences are skipped as always, so an interrupted sharded run resumes with
+any number of devices.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ import torch.multiprocessing as mp
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from siamfcpp.benchmarks.base import Benchmark
+from siamfcpp.benchmarks.report import write_report
+from siamfcpp.benchmarks.runner import frame_conversions, record_conversions
 from siamfcpp.evaluation import build_model
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,11 @@ def shard_devices(device: str, devices: int) -> list[str]:
     return [f"cuda:{k}" for k in range(devices)]
 
 
-def _track_shard(rank: int, cfg_container: dict[str, Any], workers: list[str], run: dict) -> None:
-    """Worker ``rank``: network on ``workers[rank]``, track shard ``(rank, len(workers))``."""
+def _track_shard(
+    rank: int, cfg_container: dict[str, Any], workers: list[str], run: dict, done: Any
+) -> None:
+    """Worker ``rank``: network on ``workers[rank]``, track shard ``(rank, len(workers))``, then
+    send the frames it converted (:data:`frame_conversions`) on ``done``."""
     logging.basicConfig(
         level=logging.INFO, format=f"[%(asctime)s][shard {rank}][%(name)s] %(message)s"
     )
@@ -64,13 +72,29 @@ def _track_shard(rank: int, cfg_container: dict[str, Any], workers: list[str], r
             cfg.batch_sequences,
             shard=(rank, len(workers)),
         )
+    done.put(dict(frame_conversions))
 
 
-def track_sharded(cfg: DictConfig, output_dir: Path, tracker_name: str) -> None:
-    """Track the benchmark of ``cfg`` over ``cfg.devices`` worker processes (see module doc)."""
+def run_sharded(
+    cfg: DictConfig, benchmark: Benchmark, output_dir: Path, tracker_name: str
+) -> dict[str, Any]:
+    """Track ``benchmark`` over ``cfg.devices`` worker processes (see module doc), then score,
+    write and return the report as :meth:`Benchmark.run` does."""
     workers = shard_devices(cfg.device, cfg.devices)
-    log.info("tracking on %d processes: %s", len(workers), ", ".join(workers))
+    # read (and for the synthetic benchmark, generate) the data set once, before the workers
+    sequences = benchmark.sequences()
+    names = ", ".join(workers)
+    log.info("tracking %d sequences on %d processes: %s", len(sequences), len(workers), names)
     # resolved here: the workers have no Hydra context for ${hydra:...} interpolations
     container = OmegaConf.to_container(cfg, resolve=True)
     run = {"output_dir": str(output_dir), "tracker_name": tracker_name}
-    mp.spawn(_track_shard, args=(container, workers, run), nprocs=len(workers), join=True)
+    done = mp.get_context("spawn").SimpleQueue()
+    before = frame_conversions.copy()
+    # a failing worker raises here (ProcessRaisedException naming it); finished sequences stay
+    mp.spawn(_track_shard, args=(container, workers, run, done), nprocs=len(workers), join=True)
+    for _ in workers:
+        frame_conversions.update(Counter(done.get()))
+    result = benchmark.score(output_dir, tracker_name)
+    record_conversions(result, before)
+    write_report(output_dir, result)
+    return result

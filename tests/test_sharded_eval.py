@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
+from siamfcpp.benchmarks.synthetic import SyntheticBenchmark
 from siamfcpp.sharding import shard_devices
 from tests.test_evaluate_cli import run_evaluate
 
-BENCHMARK = [
-    "benchmark.num_sequences=3",
-    "benchmark.num_frames=6",
-    "benchmark.frame_width=160",
-    "benchmark.frame_height=120",
-]
+SIZE = {"num_sequences": 3, "num_frames": 6, "frame_width": 160, "frame_height": 120, "seed": 0}
+BENCHMARK = [f"benchmark.{key}={value}" for key, value in SIZE.items()]
 
 
 def _results(run_dir: Path) -> tuple[dict, dict[str, str]]:
@@ -27,27 +25,42 @@ def _results(run_dir: Path) -> tuple[dict, dict[str, str]]:
 
 
 def test_two_cpu_shards_write_the_single_process_report(tmp_path):
+    # one grayscale frame: the workers' frame conversions must reach the report too
+    data = SyntheticBenchmark(root=tmp_path / "cache", **SIZE)
+    frame = data.sequences()[1].frames[2]
+    cv2.imwrite(str(frame), cv2.cvtColor(cv2.imread(str(frame)), cv2.COLOR_BGR2GRAY))
     cache = f"benchmark.root={tmp_path / 'cache'}"
+
     run_evaluate(*BENCHMARK, cache, f"output_dir={tmp_path / 'one'}", cwd=tmp_path)
-    proc = run_evaluate(
-        *BENCHMARK, cache, "devices=2", f"output_dir={tmp_path / 'two'}", cwd=tmp_path
-    )
-    assert "tracking on 2 processes: cpu, cpu" in proc.stdout + proc.stderr
+    two_dir = tmp_path / "two"
+    proc = run_evaluate(*BENCHMARK, cache, "devices=2", f"output_dir={two_dir}", cwd=tmp_path)
+    assert "tracking 3 sequences on 2 processes: cpu, cpu" in proc.stdout + proc.stderr
     one, one_boxes = _results(tmp_path / "one")
-    two, two_boxes = _results(tmp_path / "two")
+    two, two_boxes = _results(two_dir)
     assert len(one_boxes) == 3 and two_boxes == one_boxes  # the same bytes, every sequence
     for key in ("AO", "SR.50", "SR.75"):
         assert two["metrics"][key] == one["metrics"][key]
     assert [r["name"] for r in two["sequences"]] == [r["name"] for r in one["sequences"]]
+    assert two["frame_conversions"] == one["frame_conversions"] == {"grayscale": 1}
 
-    # resume: a sequence whose results are gone is tracked again, the others are kept
-    (lost,) = [p for p in (tmp_path / "two").glob("*/*/*_001.txt") if p.name == min(one_boxes)]
-    lost.unlink()
+    # resume, in lockstep: the results of shard 0's two sequences are gone; shard 0 tracks them
+    # together (batch_sequences=2), shard 1 finds its sequence done
+    names = sorted(one_boxes)
+    for name in names[0::2]:
+        (lost,) = two_dir.glob(f"*/*/{name}")
+        lost.unlink()
     again = run_evaluate(
-        *BENCHMARK, cache, "devices=2", f"output_dir={tmp_path / 'two'}", cwd=tmp_path
+        *BENCHMARK,
+        cache,
+        "devices=2",
+        "batch_sequences=2",
+        f"output_dir={two_dir}",
+        cwd=tmp_path,
     )
-    assert "have results: skipped" in again.stdout + again.stderr
-    assert _results(tmp_path / "two")[1] == one_boxes
+    assert "1 of 1 sequences have results: skipped" in again.stdout + again.stderr
+    resumed, resumed_boxes = _results(two_dir)
+    assert resumed_boxes == one_boxes
+    assert resumed["metrics"]["AO"] == one["metrics"]["AO"]
 
 
 def test_shard_devices():
