@@ -153,3 +153,57 @@ def test_rerunning_the_ddp_command_resumes(tmp_path):
     assert "RESUMING" in proc.stdout + proc.stderr
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 4 and ckpt["epoch"] == 1
+
+
+def _serial_replicas(cfg, replicas: int, steps: int) -> dict[str, torch.Tensor]:
+    """The weights after ``steps`` steps of ``cfg``'s first epoch, computed in this process as
+    ``replicas`` DDP replicas compute them: replica ``r`` forwards its share of the step's global
+    batch (batch-norm statistics and loss normalisers of that share), the gradients are
+    averaged, one SGD step at the scheduled rate; the batch-norm buffers are rank 0's."""
+    pl.seed_everything(cfg.seed, workers=True)  # as train.py: the same initial weights
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.module)
+    datamodule.setup("fit")
+    model = module.model.train()
+    optimizer = module.configure_optimizers()
+    schedule = instantiate(cfg.module.lr_schedule)
+    batch = cfg.data.batch_size
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = schedule(0, step, steps) * group["lr_scale"]
+        buffers = {name: b.clone() for name, b in model.named_buffers()}
+        grads = [torch.zeros_like(p) for p in model.parameters()]
+        for rank in reversed(range(replicas)):  # rank 0 last: its running statistics stay
+            with torch.no_grad():
+                for name, b in model.named_buffers():
+                    b.copy_(buffers[name])
+            indices = range(step * batch + rank, (step + 1) * batch, replicas)
+            pairs = torch.utils.data.default_collate([datamodule.train_set[i] for i in indices])
+            loss = module.loss(model(pairs["im_z"], pairs["im_x"]), pairs)["total"]
+            replica_grads = torch.autograd.grad(loss, list(model.parameters()))
+            for total, grad in zip(grads, replica_grads, strict=True):
+                total += grad
+        for param, grad in zip(model.parameters(), grads, strict=True):
+            param.grad = grad / replicas
+        optimizer.step()
+    return {f"model.{name}": value for name, value in model.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_two_processes_compute_what_their_replicas_compute_serially(tmp_path):
+    """DDP changes nothing but the split: the 2-process run's weights are those of the serial
+    computation above (measured: bit-identical with one thread per process, as Lightning runs
+    CPU ranks). Against a 1-process run of the same global batch they differ, as in the
+    original's DDP: batch-norm statistics and loss normalisers are per replica (sync_batchnorm
+    false; see conf/trainer/ddp.yaml)."""
+    run = tmp_path / "run"
+    run_script("train.py", *TINY, *DDP, f"hydra.run.dir={run}", cwd=tmp_path)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the reduction order of the ranks' CPU kernels
+    try:
+        expected = _serial_replicas(compose_train(*TINY), replicas=2, steps=2)
+    finally:
+        torch.set_num_threads(threads)
+    for name, value in expected.items():
+        torch.testing.assert_close(ckpt["state_dict"][name], value, rtol=1e-5, atol=1e-6, msg=name)
