@@ -37,6 +37,11 @@ def shard_devices(device: str, devices: int) -> list[str]:
     kind = torch.device(device).type
     if kind == "cpu":
         return ["cpu"] * devices
+    if devices > 1 and torch.device(device).index is not None:
+        raise ValueError(
+            f"device={device} with devices={devices}: give device=cuda, the workers use "
+            f"cuda:0..{devices - 1} (choose the GPUs with CUDA_VISIBLE_DEVICES)"
+        )
     visible = torch.cuda.device_count()
     if devices > visible:
         raise RuntimeError(

@@ -67,6 +67,8 @@ def test_shard_devices():
     assert shard_devices("cpu", 3) == ["cpu", "cpu", "cpu"]
     with pytest.raises(ValueError, match="devices must be >= 1"):
         shard_devices("cpu", 0)
+    with pytest.raises(ValueError, match="give device=cuda"):
+        shard_devices("cuda:1", 2)
     too_many = torch.cuda.device_count() + 1
     with pytest.raises(RuntimeError, match=f"devices={too_many} asks for more GPUs"):
         shard_devices("cuda", too_many)
