@@ -8,6 +8,11 @@ The training recipe of the original implementation:
 * at the start of every epoch, parameters are frozen / unfrozen by name pattern
   (:class:`FreezeStage`): the backbone convolutions start frozen and later stages are released
   epoch by epoch.
+
+Under DDP (``trainer=ddp``) every replica computes these losses on its share of the global batch
+(batch-norm statistics and the losses' positive-cell normalisers are per replica) and DDP
+averages the gradients, as the original's distributed trainer; ``tests/test_ddp.py`` checks a
+2-process run against that computation done serially.
 """
 
 from __future__ import annotations
