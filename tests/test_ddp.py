@@ -72,7 +72,10 @@ class DDPProbe(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         path = self.folder / f"rank{trainer.global_rank}.json"
-        path.write_text(json.dumps({**self.record, "world_size": trainer.world_size}))
+        weights = {name: p.double().sum().item() for name, p in pl_module.named_parameters()}
+        path.write_text(
+            json.dumps({**self.record, "world_size": trainer.world_size, "weights": weights})
+        )
 
 
 def _probe(folder: Path) -> tuple[str, ...]:
@@ -143,16 +146,31 @@ def test_two_cpu_processes_train_the_global_batch_and_checkpoint_once(tmp_path):
     assert rates == pytest.approx({k: schedule(0, k, 2) for k in range(2)}, rel=1e-6)
 
 
-def test_rerunning_the_ddp_command_resumes(tmp_path):
+def test_rerunning_the_ddp_command_resumes_and_releases_frozen_layers(tmp_path):
     """Checkpoint from rank 0, resumed by both ranks: the same command with one more epoch
-    continues from ``last.ckpt`` (global steps count on, not restart)."""
-    run = tmp_path / "run"
-    resume_epochs = ("trainer.max_epochs=2",)
-    run_script("train.py", *TINY, *DDP, f"hydra.run.dir={run}", cwd=tmp_path)
-    proc = run_script("train.py", *TINY, *DDP, *resume_epochs, f"hydra.run.dir={run}", cwd=tmp_path)
+    continues from ``last.ckpt`` (global steps count on, not restart). The backbone is frozen
+    in epoch 0 and released in epoch 1 (the recipes' staged unfreezing: DDP must reduce
+    gradients of parameters that had none before): the replicas stay identical."""
+    run, probe = tmp_path / "run", tmp_path / "probe"
+    release = 'module.freeze_schedule=[{epoch: 1, pattern: "^backbone\\.", frozen: false}]'
+    command = (*TINY, *DDP, release, *_probe(probe), f"hydra.run.dir={run}")
+    run_script("train.py", *command, cwd=tmp_path)
+    proc = run_script("train.py", *command, "trainer.max_epochs=2", cwd=tmp_path)
     assert "RESUMING" in proc.stdout + proc.stderr
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    checkpoints = run / "checkpoints"
+    ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 4 and ckpt["epoch"] == 1
+
+    pl.seed_everything(0, workers=True)  # the initial weights, as train.py draws them
+    instantiate(compose_train(*TINY).data)
+    initial = instantiate(compose_train(*TINY).module).state_dict()
+    first = torch.load(checkpoints / "epoch=0.ckpt", map_location="cpu", weights_only=False)
+    backbone, head = "model.backbone.conv1.conv.weight", "model.head.cls_logits.conv.weight"
+    for state, released in ((first["state_dict"], False), (ckpt["state_dict"], True)):
+        assert torch.equal(state[backbone], initial[backbone]) != released
+        assert not torch.equal(state[head], initial[head])
+    ranks = [json.loads((probe / f"rank{r}.json").read_text())["weights"] for r in range(2)]
+    assert ranks[0] == ranks[1]
 
 
 def _serial_replicas(cfg, replicas: int, steps: int) -> dict[str, torch.Tensor]:
