@@ -72,3 +72,23 @@ def test_shard_devices():
     too_many = torch.cuda.device_count() + 1
     with pytest.raises(RuntimeError, match=f"devices={too_many} asks for more GPUs"):
         shard_devices("cuda", too_many)
+
+
+@pytest.mark.slow
+def test_vot_shards_write_the_single_process_report(tmp_path):
+    """The VOT reset protocol has its own loop (benchmarks/vot.py): 2 shards of its 3 sequences
+    give the single process's trajectories and accuracy / robustness / EAO."""
+    from tests.test_vot_benchmark import write_workspace
+
+    vot = ["benchmark=vot2018", f"benchmark.root={write_workspace(tmp_path / 'vot')}"]
+    runs = {}
+    for devices in (1, 2):
+        run_dir = tmp_path / f"devices{devices}"
+        run_evaluate(*vot, f"devices={devices}", f"output_dir={run_dir}", cwd=tmp_path)
+        result = json.loads((run_dir / "metrics.json").read_text())
+        trajectories = {p.name: p.read_text() for p in run_dir.glob("*/baseline/*/*_001.txt")}
+        runs[devices] = result, trajectories
+    (one, one_files), (two, two_files) = runs[1], runs[2]
+    assert len(one_files) == 3 and two_files == one_files
+    for key in ("accuracy", "robustness", "eao", "failures"):
+        assert two["metrics"][key] == one["metrics"][key]
