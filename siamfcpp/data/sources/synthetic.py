@@ -2,8 +2,11 @@
 
 A sequence is a deterministic function of its seed (``numpy.random.default_rng``): a smooth,
 textured background seen through a slowly panning camera, one textured rectangular target that
-moves, scales and changes its aspect ratio smoothly, and 0-2 textured distractors that move on
-their own paths *behind* the target (so the target is always fully visible and its box is exact).
+moves fast and irregularly (a few pixels per frame, crossing the frame within a few dozen frames)
+and changes its scale and aspect ratio, and 1-3 textured distractors that move on their own paths
+*behind* the target (so the target is always fully visible and its box is exact). About half the
+distractors are look-alikes sharing the target's colour, told apart only by their pattern and
+rim, so following the target takes appearance matching, not colour or a motion prior alone.
 
 Geometry convention: pixel ``j`` covers the continuous interval ``[j, j + 1)``; a box ``x, y, w, h``
 covers ``[x, x + w) x [y, y + h)``. The target is composited with per-pixel coverage
@@ -38,10 +41,17 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) 
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def _texture(rng: np.random.Generator) -> np.ndarray:
-    """A target-like texture ``[64, 64, 3]`` float32 0..255: base colour, blobs, stripes, a rim."""
+def _texture(rng: np.random.Generator, like: np.ndarray | None = None) -> np.ndarray:
+    """A target-like texture ``[64, 64, 3]`` float32 0..255: base colour, blobs, stripes, a rim.
+
+    With ``like`` (another texture) the base colour is that texture's mean colour, slightly
+    shifted: a look-alike that only its own pattern and rim tell apart.
+    """
     size = _TEXTURE_SIZE
-    base = rng.uniform(30, 225, size=3).astype(np.float32)
+    if like is None:
+        base = rng.uniform(30, 225, size=3).astype(np.float32)
+    else:
+        base = like.mean(axis=(0, 1)) + rng.uniform(-25, 25, size=3).astype(np.float32)
     blobs = _smooth_noise(rng, size, size, cell=int(rng.integers(6, 17))) - 0.5
     fine = _smooth_noise(rng, size, size, cell=2) - 0.5
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -54,14 +64,28 @@ def _texture(rng: np.random.Generator) -> np.ndarray:
     return np.clip(tex, 0, 255)
 
 
-def _smooth_signal(rng: np.random.Generator, num_frames: int, num_waves: int = 3) -> np.ndarray:
-    """A smooth random signal ``[num_frames]`` in about -1..1: a sum of slow sinusoids."""
+def _smooth_signal(
+    rng: np.random.Generator,
+    num_frames: int,
+    periods: tuple[float, float],
+    num_waves: int = 3,
+) -> np.ndarray:
+    """A smooth random signal ``[num_frames]`` in -1..1: a sum of sinusoids whose periods (frames
+    per cycle) are drawn from ``periods``; mixing several makes the motion irregular."""
     t = np.arange(num_frames, dtype=np.float64)
-    periods = rng.uniform(40, 240, size=num_waves)  # frames per cycle
+    cycle = rng.uniform(*periods, size=num_waves)
     phases = rng.uniform(0, 2 * np.pi, size=num_waves)
     weights = rng.uniform(0.3, 1.0, size=num_waves)
-    waves = np.sin(2 * np.pi * t[:, None] / periods + phases) * weights
+    waves = np.sin(2 * np.pi * t[:, None] / cycle + phases) * weights
     return waves.sum(axis=1) / weights.sum()
+
+
+# Periods (frames per cycle) of the motion signals. The target crosses the free space of the frame
+# in a few dozen frames (up to ~10 px per frame at 320x240), so a box that stays where it started
+# scores low and a tracker must follow it; size and aspect ratio change on a similar time scale.
+_MOTION_PERIODS = (24.0, 96.0)
+_SHAPE_PERIODS = (30.0, 150.0)
+_CAMERA_PERIODS = (60.0, 240.0)  # the slow pan and illumination drift of the background
 
 
 def _trajectory(
@@ -75,16 +99,16 @@ def _trajectory(
     short = min(width, height)
     base_size = rng.uniform(*size_range) * short
     base_aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
-    log_scale = 0.35 * _smooth_signal(rng, num_frames)
-    log_aspect = 0.25 * _smooth_signal(rng, num_frames)
+    log_scale = 0.4 * _smooth_signal(rng, num_frames, _SHAPE_PERIODS)
+    log_aspect = 0.3 * _smooth_signal(rng, num_frames, _SHAPE_PERIODS)
     size = base_size * np.exp(log_scale)
     aspect = base_aspect * np.exp(log_aspect)
     w = np.minimum(size * np.sqrt(aspect), 0.9 * width)
     h = np.minimum(size / np.sqrt(aspect), 0.9 * height)
-    # The signals stay within about -1..1, so the centre roams the free space without sticking
-    # to the border; the clip below only guards the rare overshoot.
-    cx = width / 2 + 0.45 * (width - w) * _smooth_signal(rng, num_frames)
-    cy = height / 2 + 0.45 * (height - h) * _smooth_signal(rng, num_frames)
+    # The signals stay within -1..1, so the centre roams the free space without sticking to the
+    # border; the clip below only guards the rare overshoot.
+    cx = width / 2 + 0.45 * (width - w) * _smooth_signal(rng, num_frames, _MOTION_PERIODS)
+    cy = height / 2 + 0.45 * (height - h) * _smooth_signal(rng, num_frames, _MOTION_PERIODS)
     x = np.clip(cx - w / 2, 0.0, width - w)
     y = np.clip(cy - h / 2, 0.0, height - h)
     return np.stack([x, y, w, h], axis=1)
@@ -180,18 +204,22 @@ def make_sequence(
     )
     camera = np.stack(
         [
-            np.rint(pad_x * (1 + _smooth_signal(rng, num_frames))),
-            np.rint(pad_y * (1 + _smooth_signal(rng, num_frames))),
+            np.rint(pad_x * (1 + _smooth_signal(rng, num_frames, _CAMERA_PERIODS))),
+            np.rint(pad_y * (1 + _smooth_signal(rng, num_frames, _CAMERA_PERIODS))),
         ],
         axis=1,
     ).astype(np.int64)
     camera = np.clip(camera, 0, [2 * pad_x, 2 * pad_y])
-    gain = 1.0 + 0.15 * _smooth_signal(rng, num_frames)
-    boxes = _trajectory(rng, num_frames, width, height, size_range=(0.2, 0.4))
+    gain = 1.0 + 0.15 * _smooth_signal(rng, num_frames, _CAMERA_PERIODS)
+    boxes = _trajectory(rng, num_frames, width, height, size_range=(0.15, 0.35))
     target_texture = _texture(rng)
+    # 1-3 distractors, each a look-alike of the target with probability 1/2
     distractors = tuple(
-        (_texture(rng), _trajectory(rng, num_frames, width, height, size_range=(0.12, 0.3)))
-        for _ in range(int(rng.integers(0, 3)))
+        (
+            _texture(rng, like=target_texture if rng.random() < 0.5 else None),
+            _trajectory(rng, num_frames, width, height, size_range=(0.12, 0.3)),
+        )
+        for _ in range(int(rng.integers(1, 4)))
     )
     return SyntheticSequence(
         boxes=boxes,
