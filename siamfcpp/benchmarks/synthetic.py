@@ -11,7 +11,7 @@ from pathlib import Path
 
 from siamfcpp.benchmarks.base import SequenceData
 from siamfcpp.benchmarks.got10k import GOT10kBenchmark
-from siamfcpp.data.sources.synthetic import write_got10k_split
+from siamfcpp.data.sources.synthetic import GENERATOR_VERSION, write_got10k_split
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 class SyntheticBenchmark(GOT10kBenchmark):
     """``num_sequences`` synthetic sequences, cached under ``root`` and evaluated as GOT-10k val.
 
-    The cache folder name holds every generation parameter, so different settings never mix and
-    a rerun reuses the frames.
+    The cache folder name holds the generator version and every generation parameter, so
+    different settings (or an older generator's data) never mix and a rerun reuses the frames.
 
     Args:
         root: cache folder for generated data sets.
@@ -42,7 +42,8 @@ class SyntheticBenchmark(GOT10kBenchmark):
         seed: int,
     ) -> None:
         self.cache_dir = Path(root).expanduser() / (
-            f"seed{seed}_n{num_sequences}_t{num_frames}_{frame_width}x{frame_height}"
+            f"v{GENERATOR_VERSION}_seed{seed}_n{num_sequences}_t{num_frames}"
+            f"_{frame_width}x{frame_height}"
         )
         super().__init__(self.cache_dir, subset="val")
         self.num_sequences = num_sequences

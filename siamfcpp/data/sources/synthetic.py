@@ -32,6 +32,10 @@ from siamfcpp.benchmarks.io import GOT10K_SPLITS, write_got10k_list, write_got10
 
 SeedLike = int | Sequence[int]
 
+# Version of the generated content: bump it whenever equal seeds start to give different
+# sequences, so caches of generated data sets (the synthetic benchmark's) are not reused.
+GENERATOR_VERSION = 2
+
 _TEXTURE_SIZE = 64  # texture resolution of targets and distractors before warping
 
 
