@@ -23,9 +23,9 @@ SMALL = [
 
 
 def _data_cfg(option: str, *overrides: str):
-    # the data configs take total_stride from the network config (train.yaml composes both)
+    # composed through train.yaml: the data take their score-map geometry from the network's head
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(overrides=[f"+data={option}", "+model.head.total_stride=8", *overrides])
+        cfg = compose(config_name="train", overrides=[f"data={option}", *overrides])
     return cfg.data
 
 
@@ -35,14 +35,16 @@ def _first_batch(datamodule: SiamPairDataModule, epoch: int = 0) -> dict[str, to
     return next(iter(loader))
 
 
-def test_synthetic_batch_has_the_network_layout():
-    datamodule = instantiate(_data_cfg("synthetic", *SMALL))
+@pytest.mark.parametrize(("backbone", "score_size"), [("alexnet", 11), ("googlenet", 13)])
+def test_synthetic_batch_has_the_network_layout(backbone: str, score_size: int):
+    # the built-in data crop 255-pixel search regions (CPU speed); the score map is the head's
+    datamodule = instantiate(_data_cfg("synthetic", *SMALL, f"backbone={backbone}"))
     assert isinstance(datamodule, SiamPairDataModule)
     batch = _first_batch(datamodule)
-    n = 17 * 17
+    n = score_size * score_size
     expected = {
         "im_z": ((4, 3, 127, 127), torch.float32),
-        "im_x": ((4, 3, 303, 303), torch.float32),
+        "im_x": ((4, 3, 255, 255), torch.float32),
         "cls_gt": ((4, n, 1), torch.float32),
         "ctr_gt": ((4, n, 1), torch.float32),
         "box_gt": ((4, n, 4), torch.float32),

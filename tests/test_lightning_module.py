@@ -174,13 +174,21 @@ def test_recipe_freezes_the_parameters_the_original_froze(preset):
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
-def test_training_steps_lower_the_loss_on_a_fixed_batch():
-    cfg = _compose_train("data.num_workers=0", "data.batch_size=4", "data.samples_per_epoch=4")
+# the default (built-in) data: 255-pixel search crops, score map 11 (AlexNet) / 13 (GoogLeNet)
+@pytest.mark.parametrize(("backbone", "score_size"), [("alexnet", 11), ("googlenet", 13)])
+def test_training_steps_lower_the_loss_on_a_fixed_batch(backbone: str, score_size: int):
+    cfg = _compose_train(
+        f"backbone={backbone}",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.samples_per_epoch=4",
+    )
     torch.manual_seed(0)
     module = instantiate(cfg.module)
     datamodule = instantiate(cfg.data)
     batch = next(iter(datamodule.train_dataloader()))
-    assert batch["cls_gt"].shape == (4, 17 * 17, 1) and batch["im_x"].shape == (4, 3, 303, 303)
+    n = score_size * score_size
+    assert batch["cls_gt"].shape == (4, n, 1) and batch["im_x"].shape == (4, 3, 255, 255)
     optimizer = module.configure_optimizers()
     for group in optimizer.param_groups:
         group["lr"] = 0.02 * group["lr_scale"]

@@ -22,6 +22,11 @@ from tests.parity_weights import FIXTURES, write_parity_checkpoint
 CONF = Path(__file__).resolve().parents[1] / "conf"
 # score-map side at x_size 303 and template-kernel side at z_size 127
 GEOMETRY = {"alexnet": (17, 4), "googlenet": (19, 3)}
+# score-map side by search crop (3 head tower convs for AlexNet, 2 for GoogLeNet)
+DERIVED_SCORE_SIZE = {
+    "alexnet": {255: 11, 271: 13, 303: 17},
+    "googlenet": {255: 13, 271: 15, 303: 19},
+}
 
 
 def build(backbone: str) -> torch.nn.Module:
@@ -56,6 +61,29 @@ def test_score_map_grid(score_size: int, x_size: int) -> None:
     assert torch.equal(centres[0, 0], centres[0, 0].round())
     first, last = centres[0, 0, 0].item(), centres[-1, -1, 0].item()
     assert 0 <= (x_size - 1) - (first + last) <= 1
+
+
+@pytest.mark.parametrize("backbone", ["alexnet", "googlenet"])
+@pytest.mark.parametrize("x_size", [255, 271, 303])
+def test_config_derives_the_score_map_of_the_network(backbone: str, x_size: int) -> None:
+    """``model.head.score_size`` (resolver ``siamfcpp.score_size``) follows ``x_size``: the
+    network built from it produces exactly that map (its head refuses any other side)."""
+    cfg = OmegaConf.load(CONF / "backbone" / f"{backbone}.yaml")
+    cfg.model.head.x_size = x_size
+    side = cfg.model.head.score_size
+    assert side == DERIVED_SCORE_SIZE[backbone][x_size]
+    model = instantiate(cfg.model).eval()
+    with torch.no_grad():
+        kernels = model.template(torch.rand(1, 3, 127, 127) * 255)
+        score, boxes, _, _ = model.search(torch.rand(1, 3, x_size, x_size) * 255, kernels)
+    assert score.shape == (1, side * side) and boxes.shape == (1, side * side, 4)
+
+
+def test_score_map_not_derived_off_the_stride_grid() -> None:
+    cfg = OmegaConf.load(CONF / "backbone" / "alexnet.yaml")
+    cfg.model.head.x_size = 289  # AlexNet gives 16 there, GoogLeNet 17: no common formula
+    with pytest.raises(Exception, match="set model.head.score_size explicitly"):
+        _ = cfg.model.head.score_size
 
 
 def test_wrong_search_size_is_explained() -> None:

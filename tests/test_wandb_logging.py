@@ -159,13 +159,14 @@ def test_offline_train_logs_losses_lr_and_pair_images(tmp_path):
     history = history_keys(wandb_records(run_dir))
     assert len(history["train/total_step"]) == 4 and np.isfinite(history["train/total_step"]).all()
     assert len(history["train/lr_backbone"]) == 4
-    # 4 steps, logged at steps 1 and 3, 2 pairs each: panels [303, 3 * 303] RGB
+    # 4 steps, logged at steps 1 and 3, 2 pairs each: panels [x, 3 * x] RGB, x = 255 (the
+    # built-in data's search crop)
     images = sorted((run_dir / "files" / "media" / "images" / "train").glob("pairs_*.png"))
     assert len(images) == 4
     from PIL import Image
 
     with Image.open(images[0]) as image:
-        assert image.size == (3 * 303, 303)
+        assert image.size == (3 * 255, 255)
 
 
 def test_pair_panel_draws_target_map_and_score_map():
