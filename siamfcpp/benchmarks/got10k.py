@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
+from siamfcpp.benchmarks.base import SequenceData
 from siamfcpp.benchmarks.io import atomic_write_bytes
 from siamfcpp.benchmarks.metrics import valid_gt_mask
-from siamfcpp.benchmarks.one_pass import run_pending
+from siamfcpp.benchmarks.one_pass import OnePassTracking, ResultFiles
 from siamfcpp.benchmarks.report import fps
 from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
 
@@ -33,7 +33,7 @@ SUBSETS = ("val", "test")
 SERVER_URL = "http://got-10k.aitestunion.com/submit_instructions"
 
 
-class GOT10kBenchmark(Benchmark):
+class GOT10kBenchmark(OnePassTracking):
     """GOT-10k ``val`` or ``test`` split read from ``<root>/<subset>/list.txt``.
 
     Args:
@@ -42,6 +42,7 @@ class GOT10kBenchmark(Benchmark):
     """
 
     name = "got10k"
+    box_format = "%.3f"  # as the got10k toolkit writes its results
 
     def __init__(self, root: str | Path, subset: str) -> None:
         if subset not in SUBSETS:
@@ -134,26 +135,13 @@ class GOT10kBenchmark(Benchmark):
         gt[: len(anno)] = anno
         return gt
 
-    def _result_files(self, output_dir: Path, tracker_name: str):
+    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
         results_dir = Path(output_dir) / tracker_name
 
         def result_files(name: str) -> tuple[Path, Path]:
             return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
 
         return result_files
-
-    def track(
-        self,
-        make_tracker: TrackerFactory,
-        output_dir: Path,
-        tracker_name: str,
-        batch_sequences: int = 1,
-        shard: tuple[int, int] = (0, 1),
-    ) -> None:
-        k, n = shard
-        sequences = self.sequences()[k::n]
-        result_files = self._result_files(output_dir, tracker_name)
-        run_pending(make_tracker, sequences, result_files, "%.3f", batch_sequences)
 
     def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
         output_dir = Path(output_dir)

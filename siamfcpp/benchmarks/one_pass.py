@@ -1,27 +1,31 @@
 """Run the not-yet-finished sequences of a one-pass benchmark and write their result files.
 
 Shared by GOT-10k (and the synthetic benchmark) and the one-pass benchmarks (LaSOT, OTB, UAV123,
-TrackingNet); only the result file names and number format differ between them.
+TrackingNet) through :class:`OnePassTracking`; only the result file names and number format
+differ between them.
 """
 
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from siamfcpp.benchmarks.base import SequenceData, TrackerFactory
+from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
 from siamfcpp.benchmarks.io import atomic_write_text, format_boxes
 from siamfcpp.benchmarks.report import fps
 from siamfcpp.tracking.lockstep import track_sequences
 
 log = logging.getLogger(__name__)
 
+ResultFiles = Callable[[str], tuple[Path, Path]]
+
 
 def run_pending(
     make_tracker: TrackerFactory,
     sequences: Sequence[SequenceData],
-    result_files: Callable[[str], tuple[Path, Path]],
+    result_files: ResultFiles,
     box_format: str,
     batch_sequences: int = 1,
 ) -> None:
@@ -52,4 +56,33 @@ def run_pending(
             seq.name,
             len(times),
             fps(len(times), float(times.sum())),
+        )
+
+
+class OnePassTracking(Benchmark):
+    """A benchmark whose sequences are each tracked once from the first frame, with one box file
+    and one time file per sequence (:func:`run_pending`).
+
+    Attributes:
+        box_format: printf format of one box coordinate (the benchmark's official precision).
+    """
+
+    box_format: str
+
+    @abstractmethod
+    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
+        """Sequence name -> ``(box file, time file)`` in the benchmark's official layout."""
+
+    def track(
+        self,
+        make_tracker: TrackerFactory,
+        output_dir: Path,
+        tracker_name: str,
+        batch_sequences: int = 1,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        k, n = shard
+        result_files = self._result_files(output_dir, tracker_name)
+        run_pending(
+            make_tracker, self.sequences()[k::n], result_files, self.box_format, batch_sequences
         )

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.base import Benchmark, SequenceData, TrackerFactory
+from siamfcpp.benchmarks.base import SequenceData
 from siamfcpp.benchmarks.io import atomic_write_bytes, read_boxes
 from siamfcpp.benchmarks.metrics import (
     PRECISION_THRESHOLDS_PX,
@@ -35,7 +35,7 @@ from siamfcpp.benchmarks.metrics import (
     one_pass_metrics,
     valid_gt_mask,
 )
-from siamfcpp.benchmarks.one_pass import run_pending
+from siamfcpp.benchmarks.one_pass import OnePassTracking, ResultFiles
 from siamfcpp.benchmarks.report import fps
 from siamfcpp.benchmarks.toolkit import OTB
 
@@ -74,7 +74,7 @@ def _toolkit_data_file(name: str) -> dict[str, Any]:
     return json.loads((Path(got10k.datasets.__file__).parent / name).read_text())
 
 
-class OnePassBenchmark(Benchmark):
+class OnePassBenchmark(OnePassTracking):
     """Shared run / score / submission logic; subclasses only read their sequences.
 
     Attributes:
@@ -82,6 +82,7 @@ class OnePassBenchmark(Benchmark):
         gt_withheld: True where only the first gt box is public (scored by a server).
     """
 
+    box_format = "%.4f"
     normalized_precision: bool = False
     subset: str | None = None
 
@@ -89,26 +90,13 @@ class OnePassBenchmark(Benchmark):
     def gt_withheld(self) -> bool:
         return False
 
-    def _result_files(self, output_dir: Path, tracker_name: str):
+    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
         results_dir = Path(output_dir) / tracker_name
 
         def result_files(name: str) -> tuple[Path, Path]:
             return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
 
         return result_files
-
-    def track(
-        self,
-        make_tracker: TrackerFactory,
-        output_dir: Path,
-        tracker_name: str,
-        batch_sequences: int = 1,
-        shard: tuple[int, int] = (0, 1),
-    ) -> None:
-        k, n = shard
-        sequences = self.sequences()[k::n]
-        result_files = self._result_files(output_dir, tracker_name)
-        run_pending(make_tracker, sequences, result_files, "%.4f", batch_sequences)
 
     def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
         output_dir = Path(output_dir)
