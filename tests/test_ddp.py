@@ -17,7 +17,8 @@ import torch
 from hydra.utils import instantiate
 
 from siamfcpp.data.datamodule import EpochSampler
-from tests.test_train_cli import compose_train, read_metrics, run_script
+from tests.cli import run_script
+from tests.test_train_cli import compose_train, read_metrics
 
 # 1 epoch of 2 steps of 4 pairs (2 per replica); no warm-up epoch so that one epoch is a schedule
 TINY = (

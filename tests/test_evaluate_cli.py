@@ -17,23 +17,12 @@ import numpy as np
 import pytest
 
 from siamfcpp.benchmarks.io import write_got10k_list, write_got10k_sequence
+from tests.cli import REPO, run_script
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run_evaluate(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160"}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"evaluate.py failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+    return run_script("evaluate.py", *overrides, cwd=cwd)
 
 
 def test_no_arguments_runs_the_synthetic_benchmark_and_resumes(tmp_path):

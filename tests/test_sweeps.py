@@ -6,9 +6,6 @@ summary helpers of :mod:`siamfcpp.sweeps`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -21,23 +18,21 @@ from siamfcpp.sweeps import (
     sqlite_path,
     summary_markdown,
 )
+from tests.cli import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ("benchmark.num_sequences=1", "benchmark.num_frames=4", "hydra.sweeper.n_trials=2")
 
 
 def run_sweep(cwd: Path, *overrides: str) -> str:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "200"}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), "-m", "hparams_search=tracker_optuna", *TINY]
-        + list(overrides),
+    proc = run_script(
+        "evaluate.py",
+        "-m",
+        "hparams_search=tracker_optuna",
+        *TINY,
+        *overrides,
         cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        env={"COLUMNS": "200"},
     )
-    assert proc.returncode == 0, f"sweep failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 
 
@@ -98,7 +93,6 @@ def test_sqlite_path_of_storage_urls():
 
 
 def test_train_sweep_minimises_the_logged_loss(tmp_path):
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "WANDB_MODE": "offline"}
     overrides = [
         "hparams_search=train_optuna",
         "hydra.sweeper.n_trials=2",
@@ -109,15 +103,7 @@ def test_train_sweep_minimises_the_logged_loss(tmp_path):
         "data.num_workers=0",
         "data.batch_size=choice(4,8)",  # a command-line range replaces the config one
     ]
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "-m", *overrides],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"sweep failed:\n{proc.stdout}\n{proc.stderr}"
+    run_script("train.py", "-m", *overrides, cwd=tmp_path)
     database = tmp_path / "outputs/train/sweeps/train_synthetic/optuna.db"
     study = optuna.load_study(study_name="train_synthetic", storage=f"sqlite:///{database}")
     assert len(study.trials) == 2 and study.direction == optuna.study.StudyDirection.MINIMIZE

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli import REPO, run_script
+
 # a tiny run: 2 epochs of 2 steps of 4 pairs, no worker processes, CSV metrics
 SHORT = (
     "data.samples_per_epoch=8",
@@ -27,20 +27,6 @@ SHORT = (
     "checkpoint.every_n_epochs=1",
     "trainer.log_every_n_steps=1",
 )
-
-
-def run_script(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160", "WANDB_MODE": "offline"}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / script), *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 def compose_train(*overrides: str):
@@ -149,7 +135,7 @@ def test_default_training_lowers_the_loss_and_tracks_better_than_untrained(tmp_p
     """``python train.py`` as shipped (CPU, synthetic data, 320 steps), then ``evaluate.py`` on
     the default synthetic benchmark with its .ckpt and without (the untrained, seeded network)."""
     run = tmp_path / "run"
-    run_script("train.py", "logger=csv", f"hydra.run.dir={run}", cwd=tmp_path)
+    run_script("train.py", "logger=csv", f"hydra.run.dir={run}", cwd=tmp_path, timeout=1800)
     losses = step_losses(run)
     assert len(losses) >= 10
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3

@@ -6,10 +6,7 @@ records of the ``.wandb`` log (run group / tags, summary metrics).
 from __future__ import annotations
 
 import json
-import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +15,11 @@ import torch
 from wandb.proto import wandb_internal_pb2 as pb
 
 from siamfcpp.callbacks import pair_panel
+from tests import cli
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def run_script(script: str, *overrides: str, cwd: Path) -> str:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(cwd), "HYDRA_FULL_ERROR": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / script), *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
+def run_script(script: str, *overrides: str, cwd: Path) -> None:
+    cli.run_script(script, *overrides, cwd=cwd, env={"WANDB_DIR": str(cwd)})
 
 
 def wandb_records(run_dir: Path) -> list[pb.Record]:
