@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+import siamfcpp  # noqa: F401  (registers the configs' resolvers, e.g. siamfcpp.score_size)
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 

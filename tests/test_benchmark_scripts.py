@@ -1,0 +1,51 @@
+"""The speed benchmarks (``benchmarks/*.py``) still run: each CPU smoke run prints its table and
+writes its JSON rows. Nothing here is timed; the numbers are the scripts' business."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli import run_script
+
+SMOKE_RUNS = {
+    "tracking_fps.py": ["--frames", "2", "--warmup", "1", "--threads", "1"],
+    "eval_walltime.py": ["--sequences", "2", "--frames", "4", "--batch-sizes", "2"],
+    "train_throughput.py": [
+        *("--steps", "1", "--warmup", "1", "--batch-size", "2", "--workers", "0"),
+        *("--amp", "off", "--channels-last", "off"),
+    ],
+    "multi_gpu.py": [
+        *("--devices", "1", "2", "--train-steps", "2", "--warmup", "1", "--batch-size", "4"),
+        *("--workers", "0", "--sequences", "2", "--frames", "4"),
+    ],
+}
+# rows of the table: per backbone x path, per mode, per backbone, per device count
+EXPECTED_ROWS = {
+    "tracking_fps.py": 4,
+    "eval_walltime.py": 3,
+    "train_throughput.py": 2,
+    "multi_gpu.py": 2,
+}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [s if s != "multi_gpu.py" else pytest.param(s, marks=pytest.mark.slow) for s in SMOKE_RUNS],
+)
+def test_benchmark_script_prints_its_table(script: str, tmp_path) -> None:
+    out = tmp_path / "rows.json"
+    proc = run_script(
+        f"benchmarks/{script}",
+        "--device",
+        "cpu",
+        *SMOKE_RUNS[script],
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + EXPECTED_ROWS[script], proc.stdout  # header + rows
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == EXPECTED_ROWS[script]
