@@ -14,6 +14,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import score_map_centres
@@ -82,7 +83,7 @@ def test_config_derives_the_score_map_of_the_network(backbone: str, x_size: int)
 def test_score_map_not_derived_off_the_stride_grid() -> None:
     cfg = OmegaConf.load(CONF / "backbone" / "alexnet.yaml")
     cfg.model.head.x_size = 289  # AlexNet gives 16 there, GoogLeNet 17: no common formula
-    with pytest.raises(Exception, match="set model.head.score_size explicitly"):
+    with pytest.raises(InterpolationResolutionError, match="set model.head.score_size explicitly"):
         _ = cfg.model.head.score_size
 
 
