@@ -2,7 +2,7 @@
 
     python demo.py video=clip.mp4 box=120,80,60,90 checkpoint=siamfcpp-alexnet-vot.pkl
     python demo.py video=frames/ experiment=siamfcpp_googlenet checkpoint=PATH device=cuda
-    python demo.py video=clip.mp4 onnx_dir=exported/     # the ONNX halves from siamfcpp.export
+    python demo.py video=clip.mp4 onnx_dir=exported/     # the ONNX halves from export.py
 
 See ``conf/demo.yaml`` for the options; the work is done in :mod:`siamfcpp.demo`.
 """
@@ -15,7 +15,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from siamfcpp.demo import demo
+from siamfcpp.apps.demo import demo
 
 # Hydra reads `box=1,2,3,4` as a sweep over four values; make it the list the user meant
 _BARE_BOX = re.compile(r"^(box=)([^\[\]'\"]+,[^\[\]'\"]+)$")

@@ -4,25 +4,25 @@
     python evaluate.py experiment=siamfcpp_alexnet_got checkpoint=PATH.pkl \
         benchmark.root=/data/GOT-10k benchmark.subset=val device=cuda
 
-See ``conf/evaluate.yaml`` for the options; the work is done in :mod:`siamfcpp.evaluation`.
+See ``conf/evaluate.yaml`` for the options; the work is done in
+:mod:`siamfcpp.evaluation.pipeline`.
 """
 
 from __future__ import annotations
 
 import hydra
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from siamfcpp.evaluation import evaluate, objective
+from siamfcpp.apps.sweeps import objective
+from siamfcpp.evaluation.pipeline import evaluate
+from siamfcpp.evaluation.wandb_report import log_evaluation
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
     result = evaluate(cfg)
-    if cfg.get("logger"):  # logger=wandb (siamfcpp/wandb_logging.py)
-        from hydra.utils import instantiate
-
-        from siamfcpp.wandb_logging import log_evaluation
-
+    if cfg.get("logger"):  # logger=wandb (siamfcpp/evaluation/wandb_report.py)
         log_evaluation(cfg, result, instantiate(cfg.benchmark).sequences())
     return objective(cfg, result)
 

@@ -6,8 +6,8 @@
     python train.py ... ckpt_path=outputs/train/<run>/checkpoints/last.ckpt   # start from it
     python train.py ... hydra.run.dir=RUN   # interrupted? the same command resumes RUN's last.ckpt
 
-See ``conf/train.yaml`` for the options; the work is done in :mod:`siamfcpp.training`. The
-checkpoints (``<run>/checkpoints/*.ckpt``) load in ``python evaluate.py checkpoint=<.ckpt>``.
+See ``conf/train.yaml`` for the options; the work is done in :mod:`siamfcpp.training.pipeline`.
+The checkpoints (``<run>/checkpoints/*.ckpt``) load in ``python evaluate.py checkpoint=<.ckpt>``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from siamfcpp.evaluation import objective
-from siamfcpp.training import train
+from siamfcpp.apps.sweeps import objective
+from siamfcpp.training.pipeline import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

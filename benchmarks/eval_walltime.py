@@ -18,8 +18,8 @@ import torch
 from _common import compose_cfg, device_name, emit, now
 from hydra.utils import instantiate
 
-from siamfcpp.benchmarks.runner import track_one_pass
-from siamfcpp.benchmarks.synthetic import SyntheticBenchmark
+from siamfcpp.io.frames import track_one_pass
+from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
 from siamfcpp.tracking.lockstep import track_lockstep
 
 

@@ -1,155 +1,16 @@
-"""Export the two halves of the SiamFC++ network to ONNX.
-
-    python -m siamfcpp.export checkpoint=PATH.pkl output_dir=exported/alexnet
-    python -m siamfcpp.export experiment=siamfcpp_googlenet checkpoint=PATH.pkl output_dir=DIR
-
-writes ``template.onnx`` (``z [B, 3, 127, 127] -> kernel_0, kernel_1, ...``) and ``search.onnx``
-(``x [B, 3, X, X], kernel_0, ... -> score [B, N], boxes_xyxy [B, N, 4], cls [B, N], ctr [B, N]``),
-both with a dynamic batch axis. :class:`siamfcpp.onnx_model.OnnxSiamFCpp` runs them behind the
-network's interface, so ``SiamFCppTracker`` (``demo.py onnx_dir=DIR``) tracks with them.
-
-The config is composed from ``conf/export.yaml`` with Hydra's compose API (same groups and keys as
-``evaluate.py``). The TorchScript-based exporter (``dynamo=False``) is used: with torch 2.13 it
-needs no package beyond ``onnx`` and exports this plain convolutional graph exactly; the
-dynamo-based exporter needs ``onnxscript`` in addition and gains nothing here (the obstacle to a
-dynamic batch, the batch-sized convolution groups of the xcorr, is the same for both: while
-exporting, ``layers.xcorr_depthwise`` switches to its im2col form).
-"""
+"""Deprecated location of the ONNX export command: ``python -m siamfcpp.export`` still works and
+says to use ``python export.py`` (same options; the code is :mod:`siamfcpp.apps.export`)."""
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
 
-import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
-from omegaconf.errors import MissingMandatoryValue
-from torch import Tensor, nn
-
-from siamfcpp.evaluation import build_model
-from siamfcpp.onnx_model import (
-    SEARCH_FILE,
-    SEARCH_INPUT,
-    SEARCH_OUTPUTS,
-    TEMPLATE_FILE,
-    TEMPLATE_INPUT,
-    kernel_names,
-)
-
-log = logging.getLogger(__name__)
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-BATCH = "batch"
-
-
-class _TemplateHalf(nn.Module):
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, z: Tensor) -> tuple[Tensor, ...]:
-        return tuple(self.network.template(z))
-
-
-class _SearchHalf(nn.Module):
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, x: Tensor, *kernels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return tuple(self.network.search(x, kernels))
-
-
-def export_onnx(
-    network: nn.Module, output_dir: str | os.PathLike, *, z_size: int, x_size: int, opset: int
-) -> tuple[Path, Path]:
-    """Write ``template.onnx`` and ``search.onnx`` of ``network`` (moved to the CPU) to a folder.
-
-    Each file is written under a temporary name, checked with ``onnx.checker`` and then moved into
-    place. Returns the two paths.
-    """
-    import onnx
-
-    network = network.to("cpu").eval()
-    output_dir = Path(output_dir).expanduser()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # traced with batch 2, so that no size-1 broadcasting can hide a batch dependence
-    generator = torch.Generator().manual_seed(0)
-    z = 255 * torch.rand(2, 3, z_size, z_size, generator=generator)
-    x = 255 * torch.rand(2, 3, x_size, x_size, generator=generator)
-    with torch.no_grad():
-        kernels = tuple(network.template(z))
-    names = kernel_names(len(kernels))
-    # eval wrappers: the exporter restores the wrapper's train/eval mode onto the whole network
-    jobs = (
-        (_TemplateHalf(network).eval(), (z,), [TEMPLATE_INPUT], names, TEMPLATE_FILE),
-        (
-            _SearchHalf(network).eval(),
-            (x, *kernels),
-            [SEARCH_INPUT, *names],
-            list(SEARCH_OUTPUTS),
-            SEARCH_FILE,
-        ),
-    )
-    paths = []
-    with torch.no_grad(), warnings.catch_warnings():
-        # the traced shapes are static except the batch axis; the tracer warns about each one
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        for module, args, inputs, outputs, file_name in jobs:
-            path = output_dir / file_name
-            tmp = output_dir / f".{file_name}.tmp"
-            torch.onnx.export(
-                module,
-                args,
-                str(tmp),
-                dynamo=False,
-                input_names=inputs,
-                output_names=outputs,
-                dynamic_axes={name: {0: BATCH} for name in (*inputs, *outputs)},
-                opset_version=opset,
-            )
-            onnx.checker.check_model(str(tmp))
-            os.replace(tmp, path)
-            paths.append(path)
-            log.info("wrote %s", path)
-    return paths[0], paths[1]
-
-
-def export_from_config(cfg: DictConfig) -> tuple[Path, Path]:
-    """Build the network of ``cfg`` (``model``, ``checkpoint``, ``seed``) and export it."""
-    output_dir = cfg.output_dir  # a missing output_dir fails here, before the network is built
-    network = build_model(cfg.model, cfg.checkpoint, cfg.seed)
-    return export_onnx(
-        network,
-        output_dir,
-        z_size=cfg.tracker.z_size,
-        x_size=cfg.model.head.x_size,
-        opset=cfg.opset,
-    )
-
-
-def compose_config(overrides: Sequence[str]) -> DictConfig:
-    """``conf/export.yaml`` with command-line ``overrides`` (``key=value``, ``group=option``)."""
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("export", overrides=list(overrides))
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
-    cfg = compose_config(sys.argv[1:] if argv is None else argv)
-    try:
-        template_path, search_path = export_from_config(cfg)
-    except MissingMandatoryValue as err:
-        raise SystemExit(
-            f"{err.full_key} is required: python -m siamfcpp.export checkpoint=PATH output_dir=DIR"
-        ) from err
-    print(f"exported {template_path} and {search_path}")
-
+from siamfcpp.apps.export import main
 
 if __name__ == "__main__":
+    warnings.warn(
+        "`python -m siamfcpp.export` is deprecated: use `python export.py` (same options)",
+        FutureWarning,
+        stacklevel=1,
+    )
     main()

@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from siamfcpp.benchmarks.got10k import GOT10kBenchmark
-from siamfcpp.benchmarks.metrics import overlap
-from siamfcpp.benchmarks.synthetic import SyntheticBenchmark
+from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
+from siamfcpp.evaluation.metrics.one_pass import overlap
+from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
 from siamfcpp.data.sources.synthetic import generate_sequence, write_got10k_split
 
 

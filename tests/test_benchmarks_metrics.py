@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from siamfcpp.benchmarks.metrics import (
+from siamfcpp.evaluation.metrics.one_pass import (
     center_error,
     normalized_center_error,
     one_pass_metrics,
@@ -62,7 +62,7 @@ def test_invalid_gt_rows_and_shape_mismatch():
 
 
 def test_precision_curve_is_inclusive():
-    from siamfcpp.benchmarks.metrics import precision_curve
+    from siamfcpp.evaluation.metrics.one_pass import precision_curve
 
     curve = precision_curve(np.array([0.0, 20.0, 20.5, 60.0]))
     assert curve.shape == (51,)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from siamfcpp.benchmarks.metrics import one_pass_metrics
+from siamfcpp.evaluation.metrics.one_pass import one_pass_metrics
 from siamfcpp.benchmarks.ope import (
     LaSOTBenchmark,
     OTBBenchmark,

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from siamfcpp.benchmarks.io import read_boxes
+from siamfcpp.io.files import read_boxes
 from siamfcpp.data.sources.synthetic import generate_sequence
-from siamfcpp.demo import demo, parse_box
-from siamfcpp.video import FrameReader
+from siamfcpp.apps.demo import demo, parse_box
+from siamfcpp.io.video import FrameReader
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_FRAMES = 12
@@ -138,7 +138,7 @@ def test_corrupt_image_in_folder_is_named(image_folder, tmp_path):
 
 
 def test_no_box_without_display_asks_for_box(image_folder, tmp_path, monkeypatch):
-    monkeypatch.setattr("siamfcpp.video.has_display", lambda: False)
+    monkeypatch.setattr("siamfcpp.io.video.has_display", lambda: False)
     with pytest.raises(RuntimeError, match=r"box=\[x,y,w,h\]"):
         demo(_cfg(f"video={image_folder}", f"output_dir={tmp_path}"))
     assert not list(tmp_path.glob("annotated*")) and not list(tmp_path.glob(".*tmp*"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamfcpp.benchmarks.io import write_got10k_list, write_got10k_sequence
+from siamfcpp.data.sources.got10k import write_got10k_list, write_got10k_sequence
 from tests.cli import REPO, run_script
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
@@ -81,8 +81,8 @@ def track_in_process(preset: str, pkl: Path, root: Path) -> dict[str, np.ndarray
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from siamfcpp.benchmarks.got10k import GOT10kBenchmark
-    from siamfcpp.benchmarks.runner import track_one_pass
+    from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
+    from siamfcpp.io.frames import track_one_pass
     from siamfcpp.model.checkpoints import load_checkpoint
 
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):

@@ -3,7 +3,7 @@
 The networks carry the parity recipe weights (``parity_weights``) of the original model-zoo
 shapes, so the score maps are not degenerate. Checks:
 
-* ``python -m siamfcpp.export`` writes ``template.onnx`` and ``search.onnx`` with a dynamic batch;
+* ``python export.py`` writes ``template.onnx`` and ``search.onnx`` with a dynamic batch;
 * ONNX Runtime outputs equal the PyTorch outputs for batch 1 and batch 3, within
   ``OUTPUT_RTOL`` of each output's largest magnitude (float32 rounding: the exported graph
   computes the depthwise xcorr as im2col + sum and folds batch norm into the convolutions);
@@ -23,11 +23,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from siamfcpp.demo import demo
-from siamfcpp.export import CONF_DIR, compose_config, main
+from siamfcpp.apps.demo import demo
+from siamfcpp.apps.export import CONF_DIR, compose_config, main
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_unfold
-from siamfcpp.onnx_model import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
+from siamfcpp.model.onnx_runtime import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 OUTPUT_RTOL = 1e-4

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from siamfcpp.benchmarks.io import atomic_write_bytes
-from siamfcpp.training import AtomicCheckpointIO, check_complete
+from siamfcpp.io.files import atomic_write_bytes
+from siamfcpp.training.pipeline import AtomicCheckpointIO, check_complete
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160", "WANDB_MODE": "offline"}

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import nn
 
-from siamfcpp.lightning_module import (
+from siamfcpp.training.module import (
     OTHER_GROUP,
     FreezeStage,
     ParamGroup,

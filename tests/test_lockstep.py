@@ -17,8 +17,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.runner import track_one_pass
+from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.io.frames import track_one_pass
 from siamfcpp.data.sources.synthetic import generate_sequence
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.tracking.lockstep import track_lockstep, track_sequences

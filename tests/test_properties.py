@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamfcpp.benchmarks.metrics import overlap
-from siamfcpp.benchmarks.toolkit import rect_iou
-from siamfcpp.benchmarks.vot_data import region_corners
-from siamfcpp.benchmarks.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.one_pass import overlap
+from siamfcpp.evaluation.toolkit import rect_iou
+from siamfcpp.evaluation.datasets.vot_layout import region_corners
+from siamfcpp.evaluation.metrics.vot_region import region_overlap
 from siamfcpp.geometry import (
     cxywh_to_xywh,
     cxywh_to_xyxy,

@@ -42,11 +42,11 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.utils import instantiate
 
 from siamfcpp.benchmarks import runner
-from siamfcpp.benchmarks.got10k import GOT10kBenchmark
-from siamfcpp.benchmarks.io import write_got10k_list, write_got10k_sequence
+from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
+from siamfcpp.data.sources.got10k import write_got10k_list, write_got10k_sequence
 from siamfcpp.benchmarks.ope import LaSOTBenchmark
-from siamfcpp.benchmarks.runner import CorruptFrameError, read_frame
-from siamfcpp.benchmarks.vot_data import read_vot
+from siamfcpp.io.frames import CorruptFrameError, read_frame
+from siamfcpp.evaluation.datasets.vot_layout import read_vot
 from siamfcpp.data.sources.base import load_frame
 from siamfcpp.data.sources.got10k import GOT10kSource
 from siamfcpp.model.checkpoints import CheckpointError, file_md5, load_checkpoint

@@ -1,5 +1,5 @@
 """``evaluate.py devices=N``: sequences tracked by N processes (CPU here, one per GPU with
-``device=cuda``), scored into the report a single-process run writes (siamfcpp.sharding)."""
+``device=cuda``), scored into the report a single-process run writes (siamfcpp.evaluation.sharding)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import cv2
 import pytest
 import torch
 
-from siamfcpp.benchmarks.synthetic import SyntheticBenchmark
-from siamfcpp.sharding import shard_devices
+from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
+from siamfcpp.evaluation.sharding import shard_devices
 from tests.test_evaluate_cli import run_evaluate
 
 SIZE = {"num_sequences": 3, "num_frames": 6, "frame_width": 160, "frame_height": 120, "seed": 0}

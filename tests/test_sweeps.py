@@ -1,6 +1,6 @@
 """Optuna sweeps (``conf/hparams_search/``): ``evaluate.py -m hparams_search=tracker_optuna`` on a
 tiny synthetic benchmark, twice with the same study (the second run continues it), and the
-summary helpers of :mod:`siamfcpp.sweeps`.
+summary helpers of :mod:`siamfcpp.apps.sweeps`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from siamfcpp.sweeps import (
+from siamfcpp.apps.sweeps import (
     SUMMARY_FILE,
     TRIAL_FILE,
     collect_trials,

@@ -24,14 +24,14 @@ import cv2
 import numpy as np
 import pytest
 
-from siamfcpp.benchmarks.vot import VOTBenchmark
-from siamfcpp.benchmarks.vot_data import (
+from siamfcpp.evaluation.datasets.vot import VOTBenchmark
+from siamfcpp.evaluation.datasets.vot_layout import (
     init_box_xywh,
     read_trajectory,
     read_vot,
     trajectory_path,
 )
-from siamfcpp.benchmarks.vot_metrics import (
+from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
     accuracy_robustness,
     count_failures,

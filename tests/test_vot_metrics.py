@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamfcpp.benchmarks.vot_data import (
+from siamfcpp.evaluation.datasets.vot_layout import (
     FAILURE,
     INIT,
     SKIPPED,
@@ -40,7 +40,7 @@ from siamfcpp.benchmarks.vot_data import (
     format_trajectory,
     read_trajectory,
 )
-from siamfcpp.benchmarks.vot_metrics import (
+from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
     accuracy_robustness,
     count_failures,
@@ -50,7 +50,7 @@ from siamfcpp.benchmarks.vot_metrics import (
     frame_overlaps,
     sequence_accuracy,
 )
-from siamfcpp.benchmarks.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.vot_region import region_overlap
 
 FIXTURE = Path(__file__).parent / "fixtures" / "vot_reference.json"
 REINIT_DELAY = 5
@@ -194,7 +194,7 @@ def test_region_overlap_equals_toolkit_on_random_pairs(reference):
 
 
 def test_init_box_equals_original(reference):
-    from siamfcpp.benchmarks.vot_data import init_box_xywh
+    from siamfcpp.evaluation.datasets.vot_layout import init_box_xywh
 
     for case in reference["init_boxes"]:
         np.testing.assert_array_equal(init_box_xywh(np.array(case["region"])), case["box"])

@@ -14,7 +14,7 @@ import pytest
 import torch
 from wandb.proto import wandb_internal_pb2 as pb
 
-from siamfcpp.callbacks import pair_panel
+from siamfcpp.training.callbacks import pair_panel
 from tests import cli
 
 

@@ -6,8 +6,9 @@ with one host->device copy (the frame) and one device->host copy (the final box)
 * the crop is a separable bilinear resample gathered on the device (:func:`crop_bilinear`), which
   reproduces ``cv2.warpAffine(INTER_LINEAR | WARP_INVERSE_MAP, BORDER_CONSTANT)`` of OpenCV >= 5
   (float interpolation): measured on random frames, at most 1 grey level on ~1e-4 of the pixels;
-* the post-processing is :mod:`siamfcpp.tracking.postprocess` in torch, with the same float32 /
-  float64 steps, so the selected candidate and the state update agree to float rounding;
+* the post-processing is :func:`siamfcpp.tracking.postprocess.track_step` on torch tensors (the
+  reference tracker runs the same function on numpy arrays), so the selected candidate and the
+  state update agree to float rounding;
 * optional: half precision network (``precision``), channels-last memory format, and a CUDA graph
   of the network's ``search`` (replayed every frame; CUDA only).
 
@@ -16,11 +17,21 @@ Tolerances against the reference tracker are stated and checked in ``tests/test_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from siamfcpp.tracking.tracker import SiamFCppTracker, _check_frame, _check_overlaps_frame
+from siamfcpp.tracking.postprocess import track_step
+from siamfcpp.tracking.tracker import (
+    Kernels,
+    SearchRequest,
+    SiamFCppTracker,
+    _check_frame,
+    _check_num_cells,
+    _check_overlaps_frame,
+)
 
 PRECISIONS = {"float32": torch.float32, "float16": torch.float16}
 # bfloat16 keeps 8 mantissa bits: on an H100 it moved one-step boxes on the parity fixture by up to
@@ -115,22 +126,17 @@ class FastSiamFCppTracker(SiamFCppTracker):
         self.cuda_graph = cuda_graph
         dev = self.device
         self.window_t = torch.from_numpy(self.window).to(dev)
-
-        def f32(value: float) -> Tensor:
-            return torch.tensor(value, dtype=torch.float32, device=dev)
-
-        # scalars cast to float32 exactly where the numpy post-processing casts them
-        self._k = f32(self.penalty_k)
-        self._one_minus_wi = f32(1 - self.window_influence)
-        self._lr = f32(self.test_lr)
-        self._half_x = f32(self.x_size // 2)
-        self._context = f32(self.context_amount)
+        self._context = torch.tensor(self.context_amount, dtype=torch.float32, device=dev)
         self._min_wh = torch.tensor(self.min_wh, dtype=torch.float32, device=dev)
         self._state: Tensor | None = None  # [4] float32 cx, cy, w, h on the device
         self._graph: torch.cuda.CUDAGraph | None = None
 
-    # ------------------------------------------------------------------ public interface
-    def init(self, frame: np.ndarray, box_xywh: np.ndarray) -> None:
+    @property
+    def postprocess_device(self) -> torch.device:
+        return self.device
+
+    # ------------------------------------------------------------------ the two halves
+    def begin_init(self, frame: np.ndarray, box_xywh: np.ndarray) -> Tensor:
         _check_frame(frame)
         image = self._upload(frame)
         center, size = self._state_from_xywh(box_xywh)
@@ -140,30 +146,60 @@ class FastSiamFCppTracker(SiamFCppTracker):
         self._limit = torch.tensor(self.image_wh, dtype=torch.float32, device=self.device)
         # whole-level padding colour: the channel means truncated, as the reference crop pads
         self._border = image.double().mean(dim=(0, 1)).trunc().float()
-        with torch.no_grad():
-            z, _ = self._crop(image, self.z_size)
-            self.kernels = self.model.template(self._net_input(z))
+        z, _ = self._crop_on_device(image, self.z_size)
+        return self._net_input(z)
+
+    def end_init(self, kernels: Kernels) -> None:
+        self.kernels = kernels
         self._graph = self._capture_search() if self.cuda_graph else None
         self._sync_host_state()
 
-    def update(self, frame: np.ndarray, prior_xywh: np.ndarray | None = None) -> np.ndarray:
+    def begin_update(
+        self, frame: np.ndarray, prior_xywh: np.ndarray | None = None
+    ) -> list[SearchRequest]:
         if self._state is None:
             raise RuntimeError("call init(frame, box_xywh) before update(frame)")
         _check_frame(frame)
         if prior_xywh is not None:
             center, size = self._state_from_xywh(prior_xywh)
             self._state = torch.from_numpy(np.concatenate([center, size])).to(self.device)
-        image = self._upload(frame)
-        with torch.no_grad():
-            x, scale = self._crop(image, self.x_size)
-            score, boxes_xyxy = self._run_search(self._net_input(x))
-            self._state, finite = self._step(score.float(), boxes_xyxy.float(), scale)
+        x, self._scale_t = self._crop_on_device(self._upload(frame), self.x_size)
+        return [(self._net_input(x), self.kernels)]
+
+    def end_update(self, outputs: Sequence[tuple[Tensor, Tensor]]) -> np.ndarray:
+        ((score, boxes_xyxy),) = outputs
+        score, boxes_xyxy = score.float(), boxes_xyxy.float()
+        _check_num_cells(score.shape[-1], self.window_t.shape[0], self.score_size)
+        finite = torch.isfinite(score).all() & torch.isfinite(boxes_xyxy).all()
+        center, size, _ = track_step(
+            score,
+            boxes_xyxy,
+            self._state[:2],
+            self._state[2:],
+            self._scale_t,
+            window=self.window_t,
+            image_wh=self._limit,
+            min_wh=self._min_wh,
+            x_size=self.x_size,
+            test_lr=self.test_lr,
+            penalty_k=self.penalty_k,
+            window_influence=self.window_influence,
+        )
+        self._state = torch.cat([center, size])
         # the one device->host transfer of the frame: the box and the finiteness flag
         out = torch.cat([self._state, finite.float()[None]]).cpu().numpy()
         if out[4] != 1:
             raise FloatingPointError("network output is not finite (NaN/inf): check the weights")
         self.center_xy, self.target_sz = out[:2].copy(), out[2:4].copy()
         return self.box_xywh
+
+    def search(self, x: Tensor, kernels: Kernels) -> tuple[Tensor, Tensor]:
+        if self._graph is None or kernels is not self.kernels or x.shape[0] != 1:
+            score, boxes_xyxy, _, _ = self.model.search(x, kernels)
+            return score[0], boxes_xyxy[0]
+        self._static_x.copy_(x)
+        self._graph.replay()
+        return self._static_out[0][0], self._static_out[1][0]
 
     # ------------------------------------------------------------------ pipeline pieces
     def _upload(self, frame: np.ndarray) -> Tensor:
@@ -173,27 +209,16 @@ class FastSiamFCppTracker(SiamFCppTracker):
         state = self._state.cpu().numpy()
         self.center_xy, self.target_sz = state[:2].copy(), state[2:].copy()
 
-    def _scale(self) -> Tensor:
-        """Crop pixels per frame pixel (float32), as :func:`siamfcpp.geometry.crop_scale`."""
+    def _crop_on_device(self, image: Tensor, out_size: int) -> tuple[Tensor, Tensor]:
+        """Crop of side ``out_size`` around the target: ``([3, S, S] float32, scale [])``."""
         w, h = self._state[2], self._state[3]
         pad = self._context * (w + h)
-        return self.z_size / torch.sqrt((w + pad) * (h + pad))
-
-    def _crop(self, image: Tensor, out_size: int) -> tuple[Tensor, Tensor]:
-        scale = self._scale()
+        scale = self.z_size / torch.sqrt((w + pad) * (h + pad))  # as geometry.crop_scale
         src_size = torch.round(out_size / scale)  # half to even, as the reference
         return crop_bilinear(image, self._state[:2], src_size, out_size, self._border), scale
 
     def _net_input(self, crop: Tensor) -> Tensor:
         return crop[None].to(self.dtype).contiguous(memory_format=self.memory_format)
-
-    def _run_search(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self._graph is None:
-            score, boxes_xyxy, _, _ = self.model.search(x, self.kernels)
-            return score[0], boxes_xyxy[0]
-        self._static_x.copy_(x)
-        self._graph.replay()
-        return self._static_out[0][0], self._static_out[1][0]
 
     def _capture_search(self) -> torch.cuda.CUDAGraph:
         """CUDA graph of ``search`` on a static input buffer, with this target's kernels."""
@@ -211,41 +236,3 @@ class FastSiamFCppTracker(SiamFCppTracker):
         with torch.no_grad(), torch.cuda.graph(graph):
             self._static_out = self.model.search(self._static_x, self.kernels)
         return graph
-
-    def _step(self, score: Tensor, boxes_xyxy: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-        """Post-processing on the device: new ``[4]`` cx, cy, w, h state and a finiteness flag.
-
-        Same operations, order and dtypes as :mod:`siamfcpp.tracking.postprocess`.
-        """
-        if score.shape[0] != self.window_t.shape[0]:
-            raise ValueError(
-                f"network gives {score.shape[0]} candidates but score_size={self.score_size} "
-                f"expects {self.window_t.shape[0]}: the tracker and model.head geometry disagree"
-            )
-        finite = torch.isfinite(score).all() & torch.isfinite(boxes_xyxy).all()
-        x1, y1, x2, y2 = boxes_xyxy.unbind(-1)
-        cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1 + 1, y2 - y1 + 1
-        target = self._state[2:] * scale
-        tw, th = target[0], target[1]
-
-        def padded(a: Tensor, b: Tensor) -> Tensor:
-            pad = (a + b) * 0.5
-            return torch.sqrt((a + pad) * (b + pad))
-
-        def change(r: Tensor) -> Tensor:
-            return torch.maximum(r, 1.0 / r)
-
-        scale_change = change(padded(w, h) / padded(tw, th))
-        ratio_change = change((tw / th) / (w / h))
-        penalty = torch.exp(-(ratio_change * scale_change - 1) * self._k)
-        pscore = penalty * score
-        pscore = (pscore * self._one_minus_wi).double() + self.window_t * self.window_influence
-        best = torch.argmax(pscore)
-
-        pred = torch.stack([cx[best], cy[best], w[best], h[best]]) / scale
-        lr = penalty[best] * score[best] * self._lr
-        center = pred[:2] + self._state[:2] - self._half_x / scale
-        size = self._state[2:] * (1 - lr) + pred[2:] * lr
-        center = torch.minimum(torch.clamp(center, min=0), self._limit)
-        size = torch.maximum(torch.minimum(size, self._limit), self._min_wh)
-        return torch.cat([center, size]), finite

@@ -101,18 +101,22 @@ class SiamFCppMultiTempTracker(SiamFCppTracker):
         self.memory = TemplateMemory(kernels, self.mem_len, self.mem_sink_idx)
         self.frame_count = 0
 
-    def _score_candidates(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def _search_kernels(self) -> list[Kernels]:
         # Entries are shared objects until the memory is updated: score each distinct one once
         # (identical templates give bit-identical scores, so the fusion is unchanged).
-        computed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for kernels in self.memory.entries:
-            if id(kernels) not in computed:
-                computed[id(kernels)] = self._search(x, kernels)
-        outputs = [computed[id(kernels)] for kernels in self.memory.entries]
-        score = fuse_scores([score for score, _ in outputs], self.mem_coef)
-        return score, outputs[0][1]
+        return list({id(kernels): kernels for kernels in self.memory.entries}.values())
+
+    def _fuse(self, outputs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        by_entry = dict(zip(self._distinct_ids(), outputs, strict=True))
+        scores = [by_entry[id(kernels)][0] for kernels in self.memory.entries]
+        return fuse_scores(scores, self.mem_coef), by_entry[id(self.memory.entries[0])][1]
+
+    def _distinct_ids(self) -> list[int]:
+        return list(dict.fromkeys(id(kernels) for kernels in self.memory.entries))
 
     def _after_update(self, frame: np.ndarray) -> None:
         self.frame_count += 1
         if self.memory_update and self.mem_len > 1 and self.frame_count % self.mem_step == 0:
-            self.memory.push(self._template(frame)[1])
+            with torch.no_grad():
+                z = self._to_tensor(self._crop(frame, self.z_size)[0])
+                self.memory.push(self.model.template(z))

@@ -7,20 +7,18 @@ the post-processing in :mod:`siamfcpp.tracking.postprocess` follows its arithmet
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import nn
 
-from siamfcpp.geometry import cxywh_to_xywh, get_crop, xywh_to_cxywh, xyxy_to_cxywh
-from siamfcpp.tracking.postprocess import (
-    clamp_target,
-    make_window,
-    penalized_score,
-    size_penalty,
-    update_target,
-)
+from siamfcpp.geometry import cxywh_to_xywh, get_crop, xywh_to_cxywh
+from siamfcpp.tracking.postprocess import make_window, track_step
 
 Kernels = tuple[torch.Tensor, ...]
+SearchRequest = tuple[torch.Tensor, Kernels]
+"""One network call a frame needs: search crop ``x [1, 3, X, X]`` and the kernels to score it."""
 
 
 def _check_frame(frame: np.ndarray) -> None:
@@ -43,6 +41,14 @@ def _check_overlaps_frame(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> No
         raise ValueError(
             f"initial box {[x, y, w, h]} lies outside the {width}x{height} frame "
             "(boxes are 0-based pixel x, y, w, h)"
+        )
+
+
+def _check_num_cells(found: int, expected: int, score_size: int) -> None:
+    if found != expected:
+        raise ValueError(
+            f"network gives {found} candidates but score_size={score_size} expects {expected}: "
+            "the tracker and model.head geometry disagree"
         )
 
 
@@ -108,13 +114,8 @@ class SiamFCppTracker:
     # ------------------------------------------------------------------ public interface
     def init(self, frame: np.ndarray, box_xywh: np.ndarray) -> None:
         """Start tracking the target at ``box_xywh`` (0-based ``x, y, w, h``) in ``frame``."""
-        _check_frame(frame)
-        self.center_xy, self.target_sz = self._state_from_xywh(box_xywh)
-        self.image_wh = (frame.shape[1], frame.shape[0])
-        _check_overlaps_frame(box_xywh, self.image_wh)
-        self.avg_chans = np.mean(frame, axis=(0, 1))
-        self.template_crop, kernels = self._template(frame)
-        self._init_templates(kernels)
+        with torch.no_grad():
+            self.end_init(self.model.template(self.begin_init(frame, box_xywh)))
 
     def update(self, frame: np.ndarray, prior_xywh: np.ndarray | None = None) -> np.ndarray:
         """Locate the target in the next ``frame``; returns its ``x, y, w, h`` (float32).
@@ -122,53 +123,81 @@ class SiamFCppTracker:
         The search is centred on the previous estimate, or on ``prior_xywh`` when given
         (e.g. to evaluate each frame from a reference trajectory's previous box).
         """
+        requests = self.begin_update(frame, prior_xywh)
+        return self.end_update([self.search(x, kernels) for x, kernels in requests])
+
+    # ------------------------------------------------------------------ the two halves
+    # A frame is tracked in two halves around the network call, so that a batched engine
+    # (siamfcpp.tracking.engine) can make one network call for many trackers.
+    def begin_init(self, frame: np.ndarray, box_xywh: np.ndarray) -> torch.Tensor:
+        """Validate, set the state and return the template crop ``[1, 3, Z, Z]`` to embed."""
+        _check_frame(frame)
+        self.center_xy, self.target_sz = self._state_from_xywh(box_xywh)
+        self.image_wh = (frame.shape[1], frame.shape[0])
+        _check_overlaps_frame(box_xywh, self.image_wh)
+        self.avg_chans = np.mean(frame, axis=(0, 1))
+        self.template_crop = self._crop(frame, self.z_size)[0]
+        return self._to_tensor(self.template_crop)
+
+    def end_init(self, kernels: Kernels) -> None:
+        """Keep the template kernels of :meth:`begin_init`'s crop (``[1, ...]`` each)."""
+        self._init_templates(kernels)
+
+    def begin_update(
+        self, frame: np.ndarray, prior_xywh: np.ndarray | None = None
+    ) -> list[SearchRequest]:
+        """Crop the search region of ``frame``; returns the network calls the frame needs:
+        ``(x [1, 3, X, X], kernels)`` pairs whose outputs :meth:`end_update` takes in order."""
         if self.center_xy is None:
             raise RuntimeError("call init(frame, box_xywh) before update(frame)")
         _check_frame(frame)
         if prior_xywh is not None:
             self.center_xy, self.target_sz = self._state_from_xywh(prior_xywh)
-        crop, scale = get_crop(
-            frame,
-            self.center_xy,
-            self.target_sz,
-            self.z_size,
-            self.x_size,
-            self.avg_chans,
-            self.context_amount,
-        )
-        score, boxes_xyxy = self._score_candidates(self._to_tensor(crop))
+        crop, self.last_scale = self._crop(frame, self.x_size)
+        self.last_search_crop = crop
+        self._frame = frame
+        x = self._to_tensor(crop)
+        return [(x, kernels) for kernels in self._search_kernels()]
+
+    def end_update(self, outputs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> np.ndarray:
+        """Finish the frame from the outputs ``(score [N], boxes_xyxy [N, 4])`` of the calls
+        :meth:`begin_update` asked for; returns the new ``x, y, w, h`` (float32)."""
+        outputs = [(s.cpu().numpy(), b.cpu().numpy()) for s, b in outputs]
+        score, boxes_xyxy = self._fuse(outputs)
         if not (np.all(np.isfinite(score)) and np.all(np.isfinite(boxes_xyxy))):
             raise FloatingPointError("network output is not finite (NaN/inf): check the weights")
-        if score.shape[0] != self.window.shape[0]:
-            raise ValueError(
-                f"network gives {score.shape[0]} candidates but score_size={self.score_size} "
-                f"expects {self.window.shape[0]}: the tracker and model.head geometry disagree"
-            )
-        boxes = xyxy_to_cxywh(boxes_xyxy)
-
-        penalty = size_penalty(boxes, self.target_sz * scale, self.penalty_k)
-        pscore = penalized_score(score, penalty, self.window, self.window_influence)
-        best = int(np.argmax(pscore))
-        center, size = update_target(
-            best,
+        _check_num_cells(score.shape[0], self.window.shape[0], self.score_size)
+        self.center_xy, self.target_sz, pscore = track_step(
             score,
-            penalty,
-            boxes,
+            boxes_xyxy,
             self.center_xy,
             self.target_sz,
-            scale,
-            self.x_size,
-            self.test_lr,
+            self.last_scale,
+            window=self.window,
+            image_wh=self.image_wh,
+            min_wh=self.min_wh,
+            x_size=self.x_size,
+            test_lr=self.test_lr,
+            penalty_k=self.penalty_k,
+            window_influence=self.window_influence,
         )
-        self.center_xy, self.target_sz = clamp_target(center, size, self.image_wh, self.min_wh)
-
         side = (self.score_size, self.score_size)
-        self.last_search_crop = crop
         self.last_score_map = score.reshape(side)
         self.last_penalized_map = pscore.reshape(side)
-        self.last_scale = scale
-        self._after_update(frame)
+        self._after_update(self._frame)
+        self._frame = None
         return self.box_xywh
+
+    @torch.no_grad()
+    def search(self, x: torch.Tensor, kernels: Kernels) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network call of one search request: ``(score [N], boxes_xyxy [N, 4])``."""
+        score, boxes_xyxy, _, _ = self.model.search(x, kernels)
+        return score[0], boxes_xyxy[0]
+
+    @property
+    def postprocess_device(self) -> torch.device:
+        """Where :meth:`end_update` wants the network outputs (the host: numpy maths)."""
+        return torch.device("cpu")
 
     @property
     def box_xywh(self) -> np.ndarray:
@@ -180,9 +209,13 @@ class SiamFCppTracker:
         """Keep the template kernels computed on the first frame."""
         self.kernels = kernels
 
-    def _score_candidates(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Score ``[N]`` and boxes ``[N, 4]`` xyxy (crop pixels), float32, of one search crop."""
-        return self._search(x, self.kernels)
+    def _search_kernels(self) -> list[Kernels]:
+        """The kernels each search crop is scored against (one network call each)."""
+        return [self.kernels]
+
+    def _fuse(self, outputs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Score ``[N]`` and boxes ``[N, 4]`` of the frame from the calls' outputs."""
+        return outputs[0]
 
     def _after_update(self, frame: np.ndarray) -> None:
         """Hook run at the end of every ``update`` (the single-template tracker does nothing)."""
@@ -202,21 +235,14 @@ class SiamFCppTracker:
         chw = np.ascontiguousarray(crop.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
         return torch.from_numpy(chw).to(self.device)
 
-    @torch.no_grad()
-    def _template(self, frame: np.ndarray) -> tuple[np.ndarray, Kernels]:
-        """Template crop ``[z_size, z_size, 3]`` around the current target and its kernels."""
-        crop, _ = get_crop(
+    def _crop(self, frame: np.ndarray, out_size: int) -> tuple[np.ndarray, np.float32]:
+        """Crop of side ``out_size`` around the current target: ``(patch, scale)``."""
+        return get_crop(
             frame,
             self.center_xy,
             self.target_sz,
             self.z_size,
-            self.z_size,
+            out_size,
             self.avg_chans,
             self.context_amount,
         )
-        return crop, self.model.template(self._to_tensor(crop))
-
-    @torch.no_grad()
-    def _search(self, x: torch.Tensor, kernels: Kernels) -> tuple[np.ndarray, np.ndarray]:
-        score, boxes_xyxy, _, _ = self.model.search(x, kernels)
-        return score[0].cpu().numpy(), boxes_xyxy[0].cpu().numpy()

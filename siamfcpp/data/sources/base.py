@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.runner import read_frame
+from siamfcpp.io.frames import read_frame
 
 log = logging.getLogger(__name__)
 _warned_invalid: set[str] = set()
@@ -121,7 +121,7 @@ def require_file(path: Path, what: str) -> Path:
 
 def load_frame(frame: Frame) -> np.ndarray:
     """The frame as a BGR uint8 HxWx3 image; a path is read as the benchmarks read frames
-    (:func:`siamfcpp.benchmarks.runner.read_frame`: grayscale and 16-bit images converted).
+    (:func:`siamfcpp.io.frames.read_frame`: grayscale and 16-bit images converted).
 
     Raises:
         FileNotFoundError: the file does not exist.

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from siamfcpp.benchmarks.io import GOT10K_SPLITS, write_got10k_list, write_got10k_sequence
+from siamfcpp.data.sources.got10k import GOT10K_SPLITS, write_got10k_list, write_got10k_sequence
 
 SeedLike = int | Sequence[int]
 

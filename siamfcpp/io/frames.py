@@ -1,18 +1,19 @@
-"""The one-pass tracking loop shared by GOT-10k, the one-pass benchmarks and the synthetic one."""
+"""Frame decoding as every reader of the project does it: BGR uint8, conversions counted.
+
+Benchmarks, training sources and the apps read image files through :func:`read_frame`, so a
+grayscale or 16-bit frame is converted the same way everywhere and counted
+(:data:`frame_conversions`, reported in ``metrics.json``).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-from siamfcpp.benchmarks.base import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -78,59 +79,3 @@ def read_frame(path: Path) -> np.ndarray:
         # any other layout (e.g. float TIFF, CMYK): let OpenCV's colour conversion decide
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return frame
-
-
-def initial_box(init_box_xywh: np.ndarray, frames: Sequence[Path]) -> np.ndarray:
-    """The ground truth's first box as float64 ``[4]``; no frames, a NaN or a non-positive size
-    is an error."""
-    if len(frames) == 0:
-        raise ValueError("empty sequence: no frames to track")
-    box = np.asarray(init_box_xywh, dtype=np.float64).reshape(4)
-    if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
-        raise ValueError(
-            f"invalid initial box {box.tolist()} for {frames[0]}: need finite x, y and "
-            "positive w, h; fix the first line of the sequence's ground truth"
-        )
-    return box
-
-
-def track_frame(
-    tracker: Tracker, t: int, frame: np.ndarray, path: Path, init_box: np.ndarray
-) -> np.ndarray:
-    """Frame ``t`` of a one-pass run: ``init`` with ``init_box`` at ``t == 0``, else ``update``.
-
-    Returns the frame's box, float64 ``[4]``; errors name the frame file.
-    """
-    if t == 0:
-        try:
-            tracker.init(frame, init_box.copy())
-        except ValueError as err:  # e.g. an initial box outside the frame: name the file
-            raise ValueError(
-                f"{path}: {err}; fix the first line of the sequence's ground truth"
-            ) from err
-        return init_box
-    box = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)
-    if not np.isfinite(box).all():
-        raise FloatingPointError(f"tracker returned a non-finite box {box} at frame {path}")
-    return box
-
-
-def track_one_pass(
-    tracker: Tracker, frames: Sequence[Path], init_box_xywh: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Initialise on frame 0 with ``init_box_xywh`` and update on every later frame.
-
-    Returns:
-        boxes ``[T, 4]`` float64 ``x, y, w, h`` (row 0 is the init box) and the seconds the
-        tracker spent per frame ``[T]`` (``init`` for frame 0, ``update`` after): image decoding
-        is not timed, as the original implementation measures speed.
-    """
-    init_box = initial_box(init_box_xywh, frames)
-    boxes = np.empty((len(frames), 4), dtype=np.float64)
-    times = np.empty(len(frames), dtype=np.float64)
-    for t, path in enumerate(frames):
-        frame = read_frame(path)
-        start = time.perf_counter()
-        boxes[t] = track_frame(tracker, t, frame, path, init_box)
-        times[t] = time.perf_counter() - start
-    return boxes, times

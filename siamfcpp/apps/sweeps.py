@@ -1,5 +1,5 @@
-"""Hyper-parameter sweeps (``conf/hparams_search/``): the study's storage folder and the summary
-of a finished sweep.
+"""Hyper-parameter sweeps (``conf/hparams_search/``): the objective the entry points return, the
+study's storage folder and the summary of a finished sweep.
 
 The Optuna sweeper launches one run per trial in ``<sweep dir>/<k>/`` and writes the best trial to
 ``<sweep dir>/optimization_results.yaml``. :class:`SweepSummary` is a Hydra callback
@@ -24,8 +24,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from sqlalchemy.engine import make_url
 
-from siamfcpp.benchmarks.io import atomic_write_json, atomic_write_text
-from siamfcpp.benchmarks.report import markdown_table
+from siamfcpp.evaluation.report import markdown_table
+from siamfcpp.io.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,17 @@ def summary_markdown(rows: list[dict[str, Any]], metric: str, best: dict[str, An
     ]
     lines.append(markdown_table(header, table_rows))
     return "\n".join(lines)
+
+
+def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:
+    """The value of ``cfg.optimized_metric`` in ``result["metrics"]``, returned by the entry
+    points to Hydra sweepers (None when unset)."""
+    if not cfg.get("optimized_metric"):
+        return None
+    metrics = result["metrics"]
+    if cfg.optimized_metric not in metrics:
+        raise KeyError(f"optimized_metric={cfg.optimized_metric} is not one of {list(metrics)}")
+    return float(metrics[cfg.optimized_metric])
 
 
 class SweepSummary(Callback):

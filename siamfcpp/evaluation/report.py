@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from siamfcpp.io.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def fps(num_frames: int, seconds: float) -> float:

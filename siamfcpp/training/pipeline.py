@@ -25,10 +25,11 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import RichProgressBar
 
-from siamfcpp.benchmarks.io import atomic_write_bytes, atomic_write_text
+from siamfcpp.io.files import atomic_write_bytes
+from siamfcpp.io.run_dir import prepare_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ``last_checkpoint`` (path of ``last.ckpt``), ``resumed_from`` (the checkpoint the run
         started from, or None) and ``metrics``: the trainer's last logged values as floats.
     """
-    output_dir = Path(cfg.output_dir).expanduser()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    output_dir = prepare_run_dir(cfg.output_dir, cfg)
 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)

@@ -7,8 +7,8 @@ the top-level keys ``video``, ``box``, ``checkpoint``, ``onnx_dir``, ``device``,
 
 from __future__ import annotations
 
+import itertools
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +16,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from siamfcpp.benchmarks.base import Tracker
-from siamfcpp.benchmarks.io import atomic_write_text, format_boxes
-from siamfcpp.evaluation import build_model, resolve_device
-from siamfcpp.video import AnnotatedVideoWriter, FrameReader, draw_box, has_display, select_box
+from siamfcpp.evaluation.protocols import OnePassJob, run
+from siamfcpp.io.files import atomic_write_text, format_boxes
+from siamfcpp.io.run_dir import prepare_run_dir
+from siamfcpp.io.video import AnnotatedVideoWriter, FrameReader, draw_box, has_display, select_box
+from siamfcpp.model.build import build_model, resolve_device
+from siamfcpp.model.onnx_runtime import OnnxSiamFCpp
+from siamfcpp.tracking.engine import TrackingEngine, build_engine
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,12 @@ def parse_box(box: str | Sequence[float]) -> np.ndarray:
     return parsed
 
 
+class _StopTracking(Exception):
+    """The user closed the live view."""
+
+
 def track_video(
-    tracker: Tracker,
+    engine: TrackingEngine,
     frames: Iterable[np.ndarray],
     box_xywh: np.ndarray | None,
     output_dir: Path,
@@ -79,9 +85,12 @@ def track_video(
 ) -> DemoResult:
     """Track from ``box_xywh`` on the first frame; write the annotated video and ``boxes.txt``.
 
+    The one-pass protocol of the benchmarks (:class:`~siamfcpp.evaluation.protocols.OnePassJob`)
+    on a one-slot engine, with every frame drawn and written as it is tracked.
+
     Args:
-        tracker: anything with ``init(frame, box)`` / ``update(frame) -> box``.
-        frames: BGR uint8 frames (e.g. a :class:`~siamfcpp.video.FrameReader`).
+        engine: a tracking engine (one slot is used).
+        frames: BGR uint8 frames (e.g. a :class:`~siamfcpp.io.video.FrameReader`).
         box_xywh: target on the first frame; ``None`` = draw it interactively (needs a display).
         output_dir: gets ``annotated.mp4`` (or ``.avi``) and ``boxes.txt``.
         fps: frame rate of the annotated video.
@@ -91,58 +100,51 @@ def track_video(
     """
     output_dir = Path(output_dir)
     show = show and has_display()
-    boxes: list[np.ndarray] = []
-    writer: AnnotatedVideoWriter | None = None
+    stream = iter(frames)
+    first = next(stream, None)
+    if first is None:
+        raise ValueError(f"{source} has no frames")
+    if box_xywh is None:
+        box_xywh = select_box(first, source)
+    writer = AnnotatedVideoWriter(output_dir / VIDEO_STEM, fps, (first.shape[1], first.shape[0]))
+    progress = tqdm(total=num_frames, desc="tracking", unit="frame")
     tracker_seconds = 0.0
-    progress = tqdm(frames, total=num_frames, desc="tracking", unit="frame")
+
+    def draw(t: int, frame: np.ndarray, box: np.ndarray, seconds: float) -> None:
+        nonlocal tracker_seconds
+        tracker_seconds += seconds
+        current_fps = (t + 1) / max(tracker_seconds, 1e-9)
+        progress.update()
+        progress.set_postfix(fps=f"{current_fps:.1f}")
+        annotated = draw_box(frame, box, f"#{t}  {current_fps:.1f} fps")
+        writer.write(annotated)
+        if show:
+            cv2.imshow("siamfcpp demo", annotated)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                raise _StopTracking
+
+    job = OnePassJob(source, itertools.chain([first], stream), box_xywh, on_frame=draw)
     try:
-        for frame in progress:
-            if writer is None:
-                if box_xywh is None:
-                    box_xywh = select_box(frame, source)
-                writer = AnnotatedVideoWriter(
-                    output_dir / VIDEO_STEM, fps, (frame.shape[1], frame.shape[0])
-                )
-                start = time.perf_counter()
-                tracker.init(frame, box_xywh)
-                tracker_seconds += time.perf_counter() - start
-                box = np.asarray(box_xywh, dtype=np.float64)
-            else:
-                start = time.perf_counter()
-                box = np.asarray(tracker.update(frame), dtype=np.float64)
-                tracker_seconds += time.perf_counter() - start
-            boxes.append(box)
-            current_fps = len(boxes) / max(tracker_seconds, 1e-9)
-            progress.set_postfix(fps=f"{current_fps:.1f}")
-            annotated = draw_box(frame, box, f"#{len(boxes) - 1}  {current_fps:.1f} fps")
-            writer.write(annotated)
-            if show:
-                cv2.imshow("siamfcpp demo", annotated)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    log.info("stopped by the user after %d frames", len(boxes))
-                    break
+        for _ in run(engine, [job]):
+            pass
+    except _StopTracking:
+        log.info("stopped by the user after %d frames", len(job.boxes))
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        writer.abort()
         raise
     finally:
         progress.close()
         if show:
             cv2.destroyAllWindows()
-    if writer is None:
-        raise ValueError(f"{source} has no frames")
     video_path = writer.close()
-    boxes_array = np.stack(boxes)
     boxes_path = output_dir / BOXES_FILE
-    atomic_write_text(boxes_path, format_boxes(boxes_array))
-    return DemoResult(boxes_array, video_path, boxes_path, tracker_seconds)
+    atomic_write_text(boxes_path, format_boxes(job.boxes))
+    return DemoResult(job.boxes, video_path, boxes_path, float(job.times.sum()))
 
 
 def build_network(cfg: DictConfig, device: torch.device) -> nn.Module:
     """The exported ONNX halves when ``cfg.onnx_dir`` is set, else the PyTorch network."""
     if cfg.get("onnx_dir"):
-        from siamfcpp.onnx_model import OnnxSiamFCpp
-
         if cfg.checkpoint:
             log.warning("onnx_dir is set: checkpoint=%s is ignored", cfg.checkpoint)
         return OnnxSiamFCpp(cfg.onnx_dir, device=device)
@@ -156,13 +158,11 @@ def demo(cfg: DictConfig) -> DemoResult:
     reader = FrameReader(cfg.video)  # fails early, naming the file, before the model is built
     box = None if cfg.box is None else parse_box(cfg.box)
     device = resolve_device(cfg.device)
-    output_dir = Path(cfg.output_dir).expanduser()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    tracker = instantiate(cfg.tracker, model=build_network(cfg, device), device=device)
+    output_dir = prepare_run_dir(cfg.output_dir, cfg)
+    engine = build_engine(cfg.tracker, build_network(cfg, device), device, num_slots=1)
     with torch.inference_mode():
         result = track_video(
-            tracker,
+            engine,
             reader,
             box,
             output_dir,

@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.io import atomic_write_text
+from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.io.files import atomic_write_text
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -6,7 +6,7 @@ Computed as the official VOT toolkit (``vot-toolkit``, analyses ``supervised_ave
 sets. Definitions:
 
 * overlap of a frame: pixel overlap of the reported box with the annotated region inside the image
-  (:func:`siamfcpp.benchmarks.vot_region.region_overlap`);
+  (:func:`siamfcpp.evaluation.metrics.vot_region.region_overlap`);
 * accuracy of a sequence: mean overlap over the tracked frames, leaving out the ``burnin`` frames
   starting at each (re-)initialisation (the init frame included), failures and skipped frames
   (0 when no frame is left); **accuracy** of the data set: the sequences' accuracies weighted by
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siamfcpp.benchmarks.vot_data import FAILURE, INIT, TRACKED, Trajectory
-from siamfcpp.benchmarks.vot_region import region_overlap
+from siamfcpp.evaluation.datasets.vot_layout import FAILURE, INIT, TRACKED, Trajectory
+from siamfcpp.evaluation.metrics.vot_region import region_overlap
 
 
 def frame_overlaps(

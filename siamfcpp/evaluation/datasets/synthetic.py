@@ -9,9 +9,9 @@ import os
 import shutil
 from pathlib import Path
 
-from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.got10k import GOT10kBenchmark
 from siamfcpp.data.sources.synthetic import GENERATOR_VERSION, write_got10k_split
+from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 ``python evaluate.py devices=N`` starts ``N`` worker processes (``torch.multiprocessing``, spawn):
 worker ``k`` builds the network on ``cuda:k`` (or on the CPU when ``device=cpu``) and tracks every
-``N``-th sequence from the ``k``-th through :meth:`Benchmark.track` (lockstep batches of
-``batch_sequences`` within its share), writing the usual per-sequence result files. The parent
+``N``-th sequence from the ``k``-th through :meth:`Benchmark.track` (an engine of
+``batch_sequences`` slots within its share), writing the usual per-sequence result files. The parent
 then scores all result files once, so the report is the one a single-process run writes from the
 same files. Finished sequences are skipped as always, so an interrupted sharded run resumes with
 any number of devices.
@@ -22,10 +22,12 @@ import torch.multiprocessing as mp
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from siamfcpp.benchmarks.base import Benchmark
-from siamfcpp.benchmarks.report import write_report
-from siamfcpp.benchmarks.runner import frame_conversions, record_conversions
-from siamfcpp.evaluation import build_model
+from siamfcpp.evaluation.datasets.base import Benchmark
+from siamfcpp.evaluation.protocols import decode_threads
+from siamfcpp.evaluation.report import write_report
+from siamfcpp.io.frames import frame_conversions, record_conversions
+from siamfcpp.model.build import build_model
+from siamfcpp.tracking.engine import build_engine
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +69,15 @@ def _track_shard(
         torch.cuda.set_device(device)
     cfg = OmegaConf.create(cfg_container)
     model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
-    make_tracker = instantiate(cfg.tracker, model=model, device=device, _partial_=True)
+    engine = build_engine(cfg.tracker, model, device, cfg.batch_sequences)
     benchmark = instantiate(cfg.benchmark)
     with torch.inference_mode():
         benchmark.track(
-            make_tracker,
+            engine,
             Path(run["output_dir"]),
             run["tracker_name"],
-            cfg.batch_sequences,
             shard=(rank, len(workers)),
+            decode_workers=run["decode_workers"],
         )
     done.put(dict(frame_conversions))
 
@@ -92,7 +94,11 @@ def run_sharded(
     log.info("tracking %d sequences on %d processes: %s", len(sequences), len(workers), names)
     # resolved here: the workers have no Hydra context for ${hydra:...} interpolations
     container = OmegaConf.to_container(cfg, resolve=True)
-    run = {"output_dir": str(output_dir), "tracker_name": tracker_name}
+    run = {
+        "output_dir": str(output_dir),
+        "tracker_name": tracker_name,
+        "decode_workers": decode_threads(cfg.batch_sequences, processes=len(workers)),
+    }
     done = mp.get_context("spawn").SimpleQueue()
     before = frame_conversions.copy()
     # a failing worker raises here (ProcessRaisedException naming it); finished sequences stay

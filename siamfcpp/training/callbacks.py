@@ -19,7 +19,7 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor
 
-from siamfcpp.video import draw_box
+from siamfcpp.io.video import draw_box
 
 TARGET_COLOR = (0, 255, 0)  # BGR
 PRED_COLOR = (0, 0, 255)

@@ -1,6 +1,6 @@
 """ONNX Runtime stand-in for the SiamFC++ network, for the unchanged ``SiamFCppTracker``.
 
-Runs ``template.onnx`` and ``search.onnx`` written by :mod:`siamfcpp.export` and exposes the
+Runs ``template.onnx`` and ``search.onnx`` written by :mod:`siamfcpp.apps.export` and exposes the
 network's inference interface on torch tensors (converted to / from numpy at the boundary).
 """
 
@@ -55,7 +55,7 @@ class OnnxSiamFCpp(nn.Module):
             if not path.is_file():
                 raise FileNotFoundError(
                     f"{path} does not exist: write it with "
-                    f"`python -m siamfcpp.export checkpoint=... output_dir={onnx_dir}`"
+                    f"`python export.py checkpoint=... output_dir={onnx_dir}`"
                 )
             sessions.append(ort.InferenceSession(str(path), providers=providers))
         self.template_session, self.search_session = sessions

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.report import summary_table_rows
-from siamfcpp.benchmarks.runner import read_frame
-from siamfcpp.video import draw_box
+from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.evaluation.report import summary_table_rows
+from siamfcpp.io.frames import read_frame
+from siamfcpp.io.video import draw_box
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def log_evaluation(cfg: DictConfig, result: dict[str, Any], sequences: list[Sequ
     Args:
         cfg: the evaluation config; ``cfg.logger`` is ``conf/logger/wandb.yaml`` (its
             ``project``, ``save_dir`` and ``mode`` are used).
-        result: the benchmark's result dict (see :mod:`siamfcpp.benchmarks.report`).
+        result: the benchmark's result dict (see :mod:`siamfcpp.evaluation.report`).
         sequences: the benchmark's sequences (the first one is drawn in the GIF).
 
     Returns:

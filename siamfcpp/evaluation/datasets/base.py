@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.report import write_report
-
-
-class Tracker(Protocol):
-    """What a benchmark drives: boxes are 0-based pixel ``x, y, w, h``; frames BGR uint8 HxWx3."""
-
-    def init(self, frame: np.ndarray, box_xywh: np.ndarray) -> None: ...
-
-    def update(self, frame: np.ndarray) -> np.ndarray: ...
-
-
-TrackerFactory = Callable[[], Tracker]
+from siamfcpp.evaluation.report import write_report
+from siamfcpp.io.frames import frame_conversions, record_conversions
+from siamfcpp.tracking.engine import TrackingEngine
 
 
 @dataclass
@@ -55,19 +45,19 @@ class Benchmark(ABC):
     @abstractmethod
     def track(
         self,
-        make_tracker: TrackerFactory,
+        engine: TrackingEngine,
         output_dir: Path,
         tracker_name: str,
-        batch_sequences: int = 1,
         shard: tuple[int, int] = (0, 1),
+        decode_workers: int = 0,
     ) -> None:
         """Track the sequences of ``shard`` that have no results under ``output_dir`` yet.
 
         Writes results in the benchmark's official layout, atomically, one sequence at a time, so
         a rerun resumes. ``shard = (k, n)`` takes every ``n``-th sequence from the ``k``-th (one
-        process per device, see :mod:`siamfcpp.sharding`). ``batch_sequences > 1`` tracks that many
-        sequences together in lockstep (one batched network call per step; same boxes) where the
-        protocol allows it.
+        process per device, see :mod:`siamfcpp.evaluation.sharding`). The engine tracks
+        ``engine.num_slots`` sequences at a time (:func:`siamfcpp.evaluation.protocols.run`);
+        ``decode_workers`` threads decode frames ahead.
         """
 
     @abstractmethod
@@ -76,20 +66,15 @@ class Benchmark(ABC):
 
     def run(
         self,
-        make_tracker: TrackerFactory,
+        engine: TrackingEngine,
         output_dir: Path,
         tracker_name: str,
-        batch_sequences: int = 1,
+        decode_workers: int = 0,
     ) -> dict[str, Any]:
         """Track what is not finished, score everything, write ``metrics.json`` and the tables."""
-        from siamfcpp.benchmarks.runner import (  # runner imports this module
-            frame_conversions,
-            record_conversions,
-        )
-
         output_dir = Path(output_dir)
         before = frame_conversions.copy()
-        self.track(make_tracker, output_dir, tracker_name, batch_sequences)
+        self.track(engine, output_dir, tracker_name, decode_workers=decode_workers)
         result = self.score(output_dir, tracker_name)
         record_conversions(result, before)
         write_report(output_dir, result)

@@ -2,15 +2,17 @@
 
 Protocol (VOT2018, as the VOT toolkit runs it and the original implementation reproduces it): the
 tracker is initialised on frame 0 with the axis-aligned box of the annotated region
-(:func:`siamfcpp.benchmarks.vot_data.init_box_xywh`); on every later frame its box is compared with
-the annotation (:func:`siamfcpp.benchmarks.vot_region.region_overlap`, pixels inside the image); an
-overlap of 0 is a failure, and the tracker is re-initialised ``reinit_delay`` (5) frames later, the
-frames in between being skipped. One run per sequence (the tracker is deterministic).
+(:func:`~siamfcpp.evaluation.datasets.vot_layout.init_box_xywh`); on every later frame its box is
+compared with the annotation (:func:`~siamfcpp.evaluation.metrics.vot_region.region_overlap`,
+pixels inside the image); an overlap of 0 is a failure, and the tracker is re-initialised
+``reinit_delay`` (5) frames later, the frames in between being skipped
+(:class:`~siamfcpp.evaluation.protocols.SupervisedJob`). One run per sequence (the tracker is
+deterministic); with an engine of several slots, several sequences run at once.
 
 Results: ``<output_dir>/<tracker>/baseline/<seq>/<seq>_001.txt`` (VOT / pysot layout, read by the
 VOT toolkit and pysot: ``1`` init, ``2`` failure, ``0`` skipped, else ``x,y,w,h``) and
 ``<seq>_001_time.value`` (tracker seconds per frame, 0 where skipped). A rerun skips sequences
-whose result file exists. Scores (:mod:`siamfcpp.benchmarks.vot_metrics`, equal to the official
+whose result file exists. Scores (:mod:`siamfcpp.evaluation.metrics.vot`, equal to the official
 toolkit's): ``accuracy``, ``robustness`` (failures per 100 frames, the R of the VOT papers),
 ``eao``, plus ``failures`` (total) and ``fps`` (tracker time only). The report adds
 ``metrics.json``, the per-sequence tables and ``eao_plot.png``.
@@ -19,29 +21,21 @@ toolkit's): ``accuracy``, ``robustness`` (failures per 100 frames, the R of the 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.base import Benchmark, Tracker, TrackerFactory
-from siamfcpp.benchmarks.io import atomic_write_text
-from siamfcpp.benchmarks.report import fps
-from siamfcpp.benchmarks.runner import read_frame
-from siamfcpp.benchmarks.vot_data import (
-    FAILURE,
-    INIT,
+from siamfcpp.evaluation.datasets.base import Benchmark
+from siamfcpp.evaluation.datasets.vot_layout import (
     SKIPPED,
-    TRACKED,
-    Trajectory,
     VotSequence,
     read_trajectory,
     read_vot,
     trajectory_path,
     write_trajectory,
 )
-from siamfcpp.benchmarks.vot_metrics import (
+from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
     accuracy_robustness,
     count_failures,
@@ -51,48 +45,13 @@ from siamfcpp.benchmarks.vot_metrics import (
     frame_overlaps,
     sequence_accuracy,
 )
-from siamfcpp.benchmarks.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.protocols import SupervisedJob, run
+from siamfcpp.evaluation.report import fps
+from siamfcpp.io.files import atomic_write_text
+from siamfcpp.tracking.engine import TrackingEngine
 
 log = logging.getLogger(__name__)
-
-
-def track_supervised(
-    tracker: Tracker, sequence: VotSequence, reinit_delay: int
-) -> tuple[Trajectory, np.ndarray]:
-    """Run the reset protocol on one sequence.
-
-    Returns:
-        the trajectory and the tracker's seconds per frame ``[T]`` (``init`` / ``update`` only;
-        image decoding and the overlap test are not timed; 0 on skipped frames).
-    """
-    n = len(sequence.frames)
-    status = np.full(n, SKIPPED, dtype=np.int64)
-    boxes = np.full((n, 4), np.nan)
-    times = np.zeros(n)
-    next_init = 0
-    for t in range(n):
-        if t < next_init:
-            continue
-        frame = read_frame(sequence.frames[t])
-        if t == next_init:
-            start = time.perf_counter()
-            tracker.init(frame, sequence.gt[t].copy())
-            times[t] = time.perf_counter() - start
-            status[t] = INIT
-            continue
-        start = time.perf_counter()
-        box = np.asarray(tracker.update(frame), dtype=np.float64).reshape(4)
-        times[t] = time.perf_counter() - start
-        if not np.isfinite(box).all():
-            raise FloatingPointError(
-                f"tracker returned a non-finite box {box} at {sequence.frames[t]}"
-            )
-        if region_overlap(box, sequence.regions[t], sequence.image_size) > 0:
-            status[t], boxes[t] = TRACKED, box
-        else:
-            status[t] = FAILURE
-            next_init = t + reinit_delay
-    return Trajectory(status, boxes), times
 
 
 def time_path(tracker_dir: Path, sequence: str) -> Path:
@@ -138,40 +97,41 @@ class VOTBenchmark(Benchmark):
 
     def track(
         self,
-        make_tracker: TrackerFactory,
+        engine: TrackingEngine,
         output_dir: Path,
         tracker_name: str,
-        batch_sequences: int = 1,
         shard: tuple[int, int] = (0, 1),
+        decode_workers: int = 0,
     ) -> None:
-        if batch_sequences > 1:
-            # Re-initialisations make every sequence's frame schedule depend on its own failures.
-            log.warning(
-                "batch_sequences=%d ignored: the VOT reset protocol tracks one sequence at a time",
-                batch_sequences,
-            )
         tracker_dir = Path(output_dir) / tracker_name
         k, n = shard
         sequences = self.sequences()[k::n]
-        for i, seq in enumerate(sequences):
-            path = trajectory_path(tracker_dir, seq.name)
-            if path.exists():
-                log.info("[%d/%d] %s: results exist, skipped", i + 1, len(sequences), seq.name)
-                continue
-            trajectory, times = track_supervised(make_tracker(), seq, self.reinit_delay)
+        todo = [s for s in sequences if not trajectory_path(tracker_dir, s.name).exists()]
+        if len(todo) < len(sequences):
+            skipped = len(sequences) - len(todo)
+            log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
+        jobs = (self._job(seq) for seq in todo)
+        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
             # Times first, trajectory last: the trajectory file marks the sequence as finished.
             atomic_write_text(
-                time_path(tracker_dir, seq.name), "".join(f"{t:.8f}\n" for t in times)
+                time_path(tracker_dir, job.name), "".join(f"{t:.8f}\n" for t in job.times)
             )
-            write_trajectory(path, trajectory)
+            write_trajectory(trajectory_path(tracker_dir, job.name), job.trajectory)
+            tracked = int(np.count_nonzero(job.trajectory.status != SKIPPED))
             log.info(
                 "[%d/%d] %s: %d failures, %.1f FPS",
-                i + 1,
-                len(sequences),
-                seq.name,
-                count_failures(trajectory.status),
-                fps(int(np.count_nonzero(trajectory.status != SKIPPED)), float(times.sum())),
+                done,
+                len(todo),
+                job.name,
+                count_failures(job.trajectory.status),
+                fps(tracked, float(job.times.sum())),
             )
+
+    def _job(self, seq: VotSequence) -> SupervisedJob:
+        def overlaps(t: int, box: np.ndarray) -> float:
+            return region_overlap(box, seq.regions[t], seq.image_size)
+
+        return SupervisedJob(seq.name, seq.frames, seq.gt, overlaps, self.reinit_delay)
 
     def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
         """Score the result files of ``tracker_name`` (the result dict, EAO curve included)."""

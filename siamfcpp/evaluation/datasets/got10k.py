@@ -5,7 +5,7 @@ Results go where the toolkit keeps them, ``<output_dir>/<tracker>/<seq>/<seq>_00
 deterministic, so one repetition is run. Val metrics (AO, SR.50, SR.75 as in the GOT-10k paper)
 come from ``ExperimentGOT10k.report``, whose files (``performance.json``, success plot) land in
 ``<output_dir>/reports/``; ``metrics.json`` and the per-sequence tables come from
-:func:`siamfcpp.benchmarks.report.write_report`. The test split's ground truth is withheld: the
+:func:`siamfcpp.evaluation.report.write_report`. The test split's ground truth is withheld: the
 run writes the submission archive ``<output_dir>/<tracker>.zip`` for the evaluation server.
 """
 
@@ -14,18 +14,16 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from siamfcpp.benchmarks.base import SequenceData
-from siamfcpp.benchmarks.io import atomic_write_bytes
-from siamfcpp.benchmarks.metrics import valid_gt_mask
-from siamfcpp.benchmarks.one_pass import OnePassTracking, ResultFiles
-from siamfcpp.benchmarks.report import fps
-from siamfcpp.benchmarks.toolkit import ExperimentGOT10k, GOT10k, rect_iou
+from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.evaluation.datasets.one_pass import OnePassBenchmark, ResultFiles, write_submission
+from siamfcpp.evaluation.metrics.one_pass import valid_gt_mask
+from siamfcpp.evaluation.report import fps
+from siamfcpp.evaluation.toolkit import ExperimentGOT10k, GOT10k, rect_iou
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +31,7 @@ SUBSETS = ("val", "test")
 SERVER_URL = "http://got-10k.aitestunion.com/submit_instructions"
 
 
-class GOT10kBenchmark(OnePassTracking):
+class GOT10kBenchmark(OnePassBenchmark):
     """GOT-10k ``val`` or ``test`` split read from ``<root>/<subset>/list.txt``.
 
     Args:
@@ -212,19 +210,15 @@ class GOT10kBenchmark(OnePassTracking):
     ) -> dict[str, Any]:
         results_dir = output_dir / tracker_name
         archive = output_dir / f"{tracker_name}.zip"
-        buf = io.BytesIO()
         rows = []
         total_frames, total_seconds = 0, 0.0
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for seq in sequences:
-                for suffix in ("001", "time"):
-                    name = f"{seq.name}/{seq.name}_{suffix}.txt"
-                    zf.write(results_dir / name, arcname=name)
-                frames, seconds = self._speed(results_dir, seq.name)
-                total_frames += frames
-                total_seconds += seconds
-                rows.append({"name": seq.name, "frames": frames, "FPS": fps(frames, seconds)})
-        atomic_write_bytes(archive, buf.getvalue())
+        for seq in sequences:
+            frames, seconds = self._speed(results_dir, seq.name)
+            total_frames += frames
+            total_seconds += seconds
+            rows.append({"name": seq.name, "frames": frames, "FPS": fps(frames, seconds)})
+        files = [f"{s.name}/{s.name}_{suffix}.txt" for s in sequences for suffix in ("001", "time")]
+        write_submission(archive, results_dir, files)
         return {
             "benchmark": self.name,
             "subset": self.subset,

@@ -1,0 +1,229 @@
+"""One-pass evaluation: every sequence tracked once from its first ground-truth box.
+
+:class:`OnePassBenchmark` is the base of the one-pass benchmarks: it tracks the sequences that have
+no results yet (:class:`~siamfcpp.evaluation.protocols.OnePassJob` on the tracking engine) and
+writes one box file and one time file per sequence, atomically (the box file last: it marks the
+sequence as finished). GOT-10k (and the synthetic benchmark) score with the got10k toolkit; the
+OPE benchmarks (OTB100, UAV123, LaSOT, TrackingNet) with :class:`OPEScoring`: per-sequence
+success / precision (:mod:`siamfcpp.evaluation.metrics.one_pass`), averaged over sequences as the
+benchmarks' toolkits do. A split whose ground truth is withheld is packed into
+``<output_dir>/<tracker>.zip`` for its evaluation server (:func:`write_submission`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamfcpp.evaluation.datasets.base import Benchmark
+from siamfcpp.evaluation.metrics.one_pass import (
+    PRECISION_THRESHOLDS_PX,
+    SUCCESS_THRESHOLDS,
+    one_pass_curves,
+    one_pass_metrics,
+    valid_gt_mask,
+)
+from siamfcpp.evaluation.protocols import OnePassJob, run
+from siamfcpp.evaluation.report import fps
+from siamfcpp.io.files import atomic_write_bytes, atomic_write_text, format_boxes, read_boxes
+from siamfcpp.tracking.engine import TrackingEngine
+
+log = logging.getLogger(__name__)
+
+ResultFiles = Callable[[str], tuple[Path, Path]]
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{what} not found: {path} is not a folder. Point benchmark.root at the data set "
+            "in its official layout."
+        )
+    return path
+
+
+def check_first_box(gt: np.ndarray, gt_file: Path) -> np.ndarray:
+    """``gt`` unless its first box (the tracker's initial box) is NaN or not positive.
+
+    Later invalid rows are a documented recovery: those frames are not scored
+    (:func:`~siamfcpp.evaluation.metrics.one_pass.valid_gt_mask`; UAV123 marks absent targets
+    with NaN, LaSOT with zero boxes) and counted in the result's ``unscored_frames``.
+    """
+    if len(gt) == 0 or not valid_gt_mask(gt[:1]).all():
+        first = gt[0].tolist() if len(gt) else None
+        raise ValueError(
+            f"{gt_file}:1: the initial box {first} is NaN or has a non-positive size, so the "
+            "tracker cannot start: fix the annotation's first line"
+        )
+    return gt
+
+
+def toolkit_data_file(name: str) -> dict[str, Any]:
+    """A JSON data file shipped inside the got10k toolkit (official split lists, frame ranges)."""
+    import got10k.datasets
+
+    return json.loads((Path(got10k.datasets.__file__).parent / name).read_text())
+
+
+def write_submission(archive: Path, results_dir: Path, names: Sequence[str]) -> None:
+    """Zip the result files ``names`` (paths relative to ``results_dir``) into ``archive``,
+    atomically: the upload an evaluation server takes for a withheld-ground-truth split."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in names:
+            zf.write(results_dir / name, arcname=name)
+    atomic_write_bytes(archive, buf.getvalue())
+
+
+class OnePassBenchmark(Benchmark):
+    """A benchmark whose sequences are each tracked once from the first frame, with one box file
+    and one time file per sequence.
+
+    Attributes:
+        box_format: printf format of one box coordinate (the benchmark's official precision).
+    """
+
+    box_format: str
+
+    @abstractmethod
+    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
+        """Sequence name -> ``(box file, time file)`` in the benchmark's official layout."""
+
+    def track(
+        self,
+        engine: TrackingEngine,
+        output_dir: Path,
+        tracker_name: str,
+        shard: tuple[int, int] = (0, 1),
+        decode_workers: int = 0,
+    ) -> None:
+        k, n = shard
+        sequences = self.sequences()[k::n]
+        result_files = self._result_files(output_dir, tracker_name)
+        todo = [seq for seq in sequences if not result_files(seq.name)[0].exists()]
+        if len(todo) < len(sequences):
+            log.info(
+                "%d of %d sequences have results: skipped",
+                len(sequences) - len(todo),
+                len(sequences),
+            )
+        jobs = (OnePassJob(seq.name, seq.frames, seq.gt[0]) for seq in todo)
+        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
+            box_file, time_file = result_files(job.name)
+            # Times first, boxes last: the box file marks the sequence as finished.
+            atomic_write_text(time_file, "".join(f"{t:.8f}\n" for t in job.times))
+            atomic_write_text(box_file, format_boxes(job.boxes, fmt=self.box_format))
+            log.info(
+                "[%d/%d] %s: %d frames, %.1f FPS",
+                done,
+                len(todo),
+                job.name,
+                len(job.times),
+                fps(len(job.times), float(job.times.sum())),
+            )
+
+
+class OPEScoring(OnePassBenchmark):
+    """OPE result layout, scores and submission; subclasses only read their sequences.
+
+    Attributes:
+        normalized_precision: whether the benchmark defines normalised precision.
+        gt_withheld: True where only the first gt box is public (scored by a server).
+    """
+
+    box_format = "%.4f"
+    normalized_precision: bool = False
+    subset: str | None = None
+
+    @property
+    def gt_withheld(self) -> bool:
+        return False
+
+    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
+        results_dir = Path(output_dir) / tracker_name
+
+        def result_files(name: str) -> tuple[Path, Path]:
+            return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
+
+        return result_files
+
+    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+        output_dir = Path(output_dir)
+        results_dir = output_dir / tracker_name
+        sequences = self.sequences()
+        result_files = self._result_files(output_dir, tracker_name)
+        rows = []
+        curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
+        total_frames, total_seconds, unscored = 0, 0.0, 0
+        for seq in sequences:
+            record, time_file = result_files(seq.name)
+            boxes = read_boxes(record)
+            if len(boxes) != len(seq.frames):
+                raise ValueError(
+                    f"{record} has {len(boxes)} boxes for {len(seq.frames)} frames; delete it to "
+                    "rerun the sequence"
+                )
+            times = np.loadtxt(time_file, ndmin=1)
+            total_frames += len(times)
+            total_seconds += float(times.sum())
+            row: dict[str, Any] = {"name": seq.name, "frames": len(seq.frames)}
+            if not self.gt_withheld:
+                unscored += int((~valid_gt_mask(seq.gt)).sum())
+                row.update(one_pass_metrics(boxes, seq.gt, normalized=self.normalized_precision))
+                for key, curve in one_pass_curves(boxes, seq.gt).items():
+                    curves[key].append(curve)
+            row["FPS"] = fps(len(times), float(times.sum()))
+            rows.append(row)
+
+        result: dict[str, Any] = {
+            "benchmark": self.name,
+            "subset": self.subset,
+            "tracker": tracker_name,
+            "results_dir": str(results_dir),
+            "num_sequences": len(sequences),
+            "num_frames": total_frames,
+        }
+        if unscored:
+            # frames whose gt is NaN or not positive (absent target): left out of every metric
+            result["unscored_frames"] = unscored
+            log.info("%d frames without a valid ground-truth box are not scored", unscored)
+        metrics: dict[str, float] = {}
+        if self.gt_withheld:
+            archive = output_dir / f"{tracker_name}.zip"
+            write_submission(archive, results_dir, [f"{seq.name}.txt" for seq in sequences])
+            result["submission"] = str(archive)
+            result["note"] = (
+                f"{self.name} {self.subset}: ground truth is withheld, metrics come from the "
+                f"evaluation server. Upload {archive}."
+            )
+        else:
+            for key in rows[0] if rows else []:
+                if key not in ("name", "frames", "FPS"):
+                    metrics[key] = float(np.mean([r[key] for r in rows]))
+            # Plotted by the report: curves averaged over sequences, as the toolkits plot them.
+            result["curves"] = {
+                "success": {
+                    "x": SUCCESS_THRESHOLDS.tolist(),
+                    "y": np.mean(curves["success"], axis=0).tolist(),
+                    "xlabel": "Overlap threshold",
+                    "score": metrics["Success"],
+                },
+                "precision": {
+                    "x": PRECISION_THRESHOLDS_PX.tolist(),
+                    "y": np.mean(curves["precision"], axis=0).tolist(),
+                    "xlabel": "Location error threshold (px)",
+                    "score": metrics["Precision"],
+                },
+            }
+        metrics["FPS"] = fps(total_frames, total_seconds)
+        result["metrics"] = metrics
+        result["sequences"] = rows
+        return result

@@ -1,0 +1,320 @@
+"""Run protocols: how sequences are fed to a tracking engine, frame by frame.
+
+One loop (:func:`run`) drives a :class:`~siamfcpp.tracking.engine.TrackingEngine` for every use
+of the tracker: benchmarks, sharded workers, batched evaluation and the demo. A *job* is one
+sequence under a protocol; it says which frame comes next and whether that frame initialises or
+updates the tracker, and it records the box. Two protocols exist:
+
+* :class:`OnePassJob`: initialise on frame 0 with the first ground-truth box, update on every
+  later frame (GOT-10k, LaSOT, OTB, UAV123, TrackingNet, the synthetic benchmark, the demo);
+* :class:`SupervisedJob`: the VOT reset protocol: an update whose box does not overlap the
+  annotation is a failure, and the tracker is re-initialised ``reinit_delay`` frames later, the
+  frames in between being skipped.
+
+Each step initialises and updates every busy slot with one engine call each (one network call);
+a slot whose job has ended takes the next job, so the batch stays full to the tail. With one
+slot the loop is the original's one-sequence-at-a-time evaluation.
+
+Time per frame is the engine's time (``init`` / ``update``; a batched step's time divided by its
+slots): frame decoding is not timed, as the original measures tracker speed. With
+``decode_workers > 0`` the next frame of every busy slot is decoded ahead in a thread pool (cv2
+releases the GIL) while the engine works.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from siamfcpp.evaluation.datasets.vot_layout import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
+from siamfcpp.io.frames import read_frame
+from siamfcpp.tracking.engine import SlotError, TrackingEngine
+
+Frame = Path | np.ndarray
+
+
+def decode_threads(num_slots: int, processes: int = 1) -> int:
+    """Threads that decode ahead for an engine of ``num_slots``: none for one slot (decoding
+    then alternates with tracking, as in the original), else one per slot, up to this process's
+    share of the CPU cores."""
+    if num_slots <= 1:
+        return 0
+    return min(num_slots, max(1, (os.cpu_count() or 1) // processes))
+
+
+def initial_box(
+    init_box_xywh: np.ndarray, frames: Sequence[Frame] | None, where: str
+) -> np.ndarray:
+    """The ground truth's first box as float64 ``[4]``; no frames, a NaN or a non-positive size
+    is an error naming ``where`` (the sequence's first frame or its source)."""
+    if frames is not None and len(frames) == 0:
+        raise ValueError(f"empty sequence {where}: no frames to track")
+    box = np.asarray(init_box_xywh, dtype=np.float64).reshape(4)
+    if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(
+            f"invalid initial box {box.tolist()} for {where}: need finite x, y and positive "
+            "w, h; fix the first line of the sequence's ground truth"
+        )
+    return box
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a job does next: ``init`` (with ``box``) or ``update`` on frame ``t``."""
+
+    t: int
+    init: bool
+    box: np.ndarray | None = None
+
+
+class Job(ABC):
+    """One sequence under a run protocol (see the module docstring)."""
+
+    name: str
+
+    @abstractmethod
+    def next_action(self) -> Action | None:
+        """The next frame to track, or None when the sequence is finished."""
+
+    @abstractmethod
+    def frame(self, t: int) -> np.ndarray | None:
+        """Frame ``t`` as BGR uint8 (None: a frame stream ended before ``t``)."""
+
+    @abstractmethod
+    def describe(self, t: int) -> str:
+        """Frame ``t`` in error messages (its file, or its index in the source)."""
+
+    @abstractmethod
+    def record(self, action: Action, box: np.ndarray, frame: np.ndarray, seconds: float) -> None:
+        """Take the tracker's box of ``action.t`` (for ``init``: the initial box)."""
+
+
+class OnePassJob(Job):
+    """Initialise on frame 0 with ``init_box``, update on every later frame.
+
+    Args:
+        name: the sequence's name.
+        frames: image files (decoded by :func:`read_frame`) or an iterable of decoded frames
+            (a video stream; then the sequence ends with the stream).
+        init_box: target on frame 0, ``x, y, w, h``.
+        on_frame: called with ``(t, frame, box, seconds)`` after every frame (e.g. to draw it).
+
+    After the run, :attr:`boxes` ``[T, 4]`` float64 (row 0 the init box) and :attr:`times` ``[T]``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        frames: Sequence[Path] | Iterable[np.ndarray],
+        init_box: np.ndarray,
+        on_frame: Callable[[int, np.ndarray, np.ndarray, float], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.files = frames if isinstance(frames, Sequence) else None
+        self.stream = None if self.files is not None else iter(frames)
+        where = str(self.files[0]) if self.files else name
+        self.init_box = initial_box(init_box, self.files, where)
+        self.on_frame = on_frame
+        self._boxes: list[np.ndarray] = []
+        self._times: list[float] = []
+        self._ended = False
+
+    def next_action(self) -> Action | None:
+        t = len(self._boxes)
+        if self._ended or (self.files is not None and t == len(self.files)):
+            return None
+        return Action(t, init=True, box=self.init_box) if t == 0 else Action(t, init=False)
+
+    def frame(self, t: int) -> np.ndarray | None:
+        if self.files is not None:
+            return read_frame(self.files[t])
+        frame = next(self.stream, None)
+        self._ended = frame is None
+        return frame
+
+    def describe(self, t: int) -> str:
+        return str(self.files[t]) if self.files is not None else f"frame {t} of {self.name}"
+
+    def record(self, action: Action, box: np.ndarray, frame: np.ndarray, seconds: float) -> None:
+        self._boxes.append(box)
+        self._times.append(seconds)
+        if self.on_frame is not None:
+            self.on_frame(action.t, frame, box, seconds)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return np.asarray(self._boxes, dtype=np.float64).reshape(-1, 4)
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.asarray(self._times, dtype=np.float64)
+
+
+class SupervisedJob(Job):
+    """The VOT reset protocol on one sequence (see the module docstring).
+
+    Args:
+        name: the sequence's name.
+        frames: its image files.
+        init_boxes: ``[T, 4]`` the box to (re-)initialise with at each frame.
+        overlaps: ``overlaps(t, box)`` is the overlap of the tracker's box with frame ``t``'s
+            annotation; 0 is a failure.
+        reinit_delay: frames from a failure to the re-initialisation.
+
+    After the run, :attr:`trajectory` (status codes and boxes) and :attr:`times` (0 where skipped).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        frames: Sequence[Path],
+        init_boxes: np.ndarray,
+        overlaps: Callable[[int, np.ndarray], float],
+        reinit_delay: int,
+    ) -> None:
+        if len(frames) == 0:
+            raise ValueError(f"empty sequence {name}: no frames to track")
+        self.name = name
+        self.files = frames
+        self.init_boxes = init_boxes
+        self.overlaps = overlaps
+        self.reinit_delay = reinit_delay
+        n = len(frames)
+        self.trajectory = Trajectory(np.full(n, SKIPPED, dtype=np.int64), np.full((n, 4), np.nan))
+        self.times = np.zeros(n)
+        self._t = 0
+        self._next_init = 0
+
+    def next_action(self) -> Action | None:
+        t = max(self._t, self._next_init)  # frames before a re-initialisation are skipped
+        if t >= len(self.files):
+            return None
+        if t == self._next_init:
+            return Action(t, init=True, box=self.init_boxes[t])
+        return Action(t, init=False)
+
+    def frame(self, t: int) -> np.ndarray:
+        return read_frame(self.files[t])
+
+    def describe(self, t: int) -> str:
+        return str(self.files[t])
+
+    def record(self, action: Action, box: np.ndarray, frame: np.ndarray, seconds: float) -> None:
+        t = action.t
+        self.times[t] = seconds
+        self._t = t + 1
+        if action.init:
+            self.trajectory.status[t] = INIT
+        elif self.overlaps(t, box) > 0:
+            self.trajectory.status[t], self.trajectory.boxes[t] = TRACKED, box
+        else:
+            self.trajectory.status[t] = FAILURE
+            self._next_init = t + self.reinit_delay
+
+
+class _Frames:
+    """Decodes the frame of each slot's next action, ahead of time when ``workers > 0``."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = ThreadPoolExecutor(workers) if workers > 0 else None
+        self.ahead: dict[int, Future] = {}
+
+    def prefetch(self, slot: int, job: Job, action: Action | None) -> None:
+        if self.pool is not None and action is not None:
+            self.ahead[slot] = self.pool.submit(job.frame, action.t)
+
+    def get(self, slot: int, job: Job, action: Action) -> np.ndarray | None:
+        future = self.ahead.pop(slot, None)
+        return future.result() if future is not None else job.frame(action.t)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.ahead.values():
+                future.cancel()
+            self.pool.shutdown(wait=True)
+
+
+def run(engine: TrackingEngine, jobs: Iterable[Job], *, decode_workers: int = 0) -> Iterator[Job]:
+    """Track every job with ``engine`` (up to ``engine.num_slots`` at a time).
+
+    Yields each job when it is finished (not in input order when several slots run).
+
+    Raises:
+        ValueError / FloatingPointError: a bad initial box, a non-finite network output or box;
+            the message names the sequence's frame.
+    """
+    waiting = iter(jobs)
+    busy: dict[int, tuple[Job, Action]] = {}
+    frames = _Frames(decode_workers)
+    try:
+        while True:
+            for slot in range(engine.num_slots):
+                while slot not in busy:
+                    job = next(waiting, None)
+                    if job is None:
+                        break
+                    action = job.next_action()
+                    if action is None:
+                        yield job
+                        continue
+                    busy[slot] = (job, action)
+                    frames.prefetch(slot, job, action)
+            if not busy:
+                return
+            step = {
+                slot: (job, action, frames.get(slot, job, action))
+                for slot, (job, action) in busy.items()
+            }
+            for slot, (job, _, frame) in list(step.items()):
+                if frame is None:  # the job's frame stream ended
+                    del step[slot], busy[slot]
+                    yield job
+            if not step:
+                continue
+            for slot, (job, _, _) in _track(engine, step).items():
+                next_action = job.next_action()
+                if next_action is None:
+                    del busy[slot]
+                    yield job
+                else:
+                    busy[slot] = (job, next_action)
+                    frames.prefetch(slot, job, next_action)
+    finally:
+        frames.close()
+
+
+def _track(
+    engine: TrackingEngine, step: dict[int, tuple[Job, Action, np.ndarray]]
+) -> dict[int, tuple[Job, Action, np.ndarray]]:
+    """One engine step: initialise and update the slots of ``step``, record their boxes."""
+    inits = [slot for slot, (_, action, _) in step.items() if action.init]
+    updates = [slot for slot, (_, action, _) in step.items() if not action.init]
+    start = time.perf_counter()
+    try:
+        if inits:
+            boxes = np.stack([step[s][1].box for s in inits])
+            engine.init(inits, [step[s][2] for s in inits], boxes)
+        updated = engine.update(updates, [step[s][2] for s in updates]) if updates else []
+    except SlotError as err:
+        job, action, _ = step[err.slot]
+        hint = "; fix the sequence's ground truth there" if action.init else ""
+        raise type(err.error)(f"{job.describe(action.t)}: {err.error}{hint}") from err.error
+    seconds = (time.perf_counter() - start) / len(step)
+    for slot in inits:
+        job, action, frame = step[slot]
+        job.record(action, action.box, frame, seconds)
+    for slot, box in zip(updates, updated, strict=True):
+        job, action, frame = step[slot]
+        if not np.isfinite(box).all():
+            raise FloatingPointError(
+                f"tracker returned a non-finite box {box} at {job.describe(action.t)}"
+            )
+        job.record(action, box, frame, seconds)
+    return step

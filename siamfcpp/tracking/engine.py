@@ -1,0 +1,161 @@
+"""Tracking engines: N targets per step, one explicit network call for all of them.
+
+An engine holds ``num_slots`` tracking slots. A run protocol (one-pass, VOT reset: see
+:mod:`siamfcpp.evaluation.protocols`) starts a target in a free slot with :meth:`init` and
+advances any subset of the busy slots by one frame each with :meth:`update`. Every call embeds or
+searches all the given slots with ONE call of the network (``template`` for ``init``, ``search``
+for ``update``), so one slot is a single stream and many slots are a batched evaluation; a slot
+whose sequence has ended simply takes the next one.
+
+:class:`TrackerSlots` is the engine of the per-target trackers of this package
+(:class:`~siamfcpp.tracking.tracker.SiamFCppTracker` and its subclasses): each slot holds one
+tracker, which crops and post-processes its own frame on either side of the shared network call
+(:meth:`~siamfcpp.tracking.tracker.SiamFCppTracker.begin_update` /
+:meth:`~siamfcpp.tracking.tracker.SiamFCppTracker.end_update`). With one slot it runs exactly
+the calls of ``tracker.init`` / ``tracker.update``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import Tensor, nn
+
+from siamfcpp.tracking.tracker import SearchRequest, SiamFCppTracker
+
+
+class SlotError(Exception):
+    """Raised by an engine when one slot's input or output is bad; ``slot`` names it, so that
+    the run protocol can name the sequence and frame. ``__cause__`` is the original error."""
+
+    def __init__(self, slot: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.slot = slot
+        self.error = error
+
+
+@contextmanager
+def _naming(slot: int) -> Iterator[None]:
+    """Re-raise a tracker's ValueError / FloatingPointError as a :class:`SlotError`."""
+    try:
+        yield
+    except (ValueError, FloatingPointError) as err:
+        raise SlotError(slot, err) from err
+
+
+class TrackingEngine(ABC):
+    """Tracks up to :attr:`num_slots` targets; boxes are 0-based ``x, y, w, h`` float64."""
+
+    num_slots: int
+
+    @abstractmethod
+    def init(
+        self, slots: Sequence[int], frames: Sequence[np.ndarray], boxes_xywh: np.ndarray
+    ) -> None:
+        """Start the target ``boxes_xywh[i]`` (``[k, 4]``) of ``frames[i]`` in ``slots[i]``."""
+
+    @abstractmethod
+    def update(self, slots: Sequence[int], frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Track the target of each of ``slots`` into its next frame: ``[k, 4]`` boxes."""
+
+    def _check_slots(self, slots: Sequence[int], frames: Sequence[np.ndarray]) -> None:
+        if len(slots) != len(frames):
+            raise ValueError(f"{len(slots)} slots but {len(frames)} frames")
+        if len(set(slots)) != len(slots) or not all(0 <= s < self.num_slots for s in slots):
+            raise ValueError(f"slots must be distinct indices in [0, {self.num_slots}): {slots}")
+
+
+class TrackerSlots(TrackingEngine):
+    """One per-target tracker per slot, all sharing one network (see the module docstring).
+
+    Args:
+        make_tracker: builds a fresh tracker (every tracker it builds must share one network);
+            called for every :meth:`init`, so a slot never carries state between sequences.
+        num_slots: targets tracked at once.
+    """
+
+    def __init__(self, make_tracker: Callable[[], SiamFCppTracker], num_slots: int) -> None:
+        if num_slots < 1:
+            raise ValueError(f"num_slots must be >= 1, got {num_slots}")
+        self.make_tracker = make_tracker
+        self.num_slots = num_slots
+        self.trackers: list[SiamFCppTracker | None] = [None] * num_slots
+        self.model: torch.nn.Module | None = None
+
+    def init(
+        self, slots: Sequence[int], frames: Sequence[np.ndarray], boxes_xywh: np.ndarray
+    ) -> None:
+        self._check_slots(slots, frames)
+        trackers = [self._new_tracker(slot) for slot in slots]
+        z = []
+        for slot, tracker, frame, box in zip(slots, trackers, frames, boxes_xywh, strict=True):
+            with _naming(slot):
+                z.append(tracker.begin_init(frame, box))
+        with torch.no_grad():
+            kernels = self.model.template(torch.cat(z))
+        for i, tracker in enumerate(trackers):
+            tracker.end_init(tuple(k[i : i + 1] for k in kernels))
+
+    def update(self, slots: Sequence[int], frames: Sequence[np.ndarray]) -> np.ndarray:
+        self._check_slots(slots, frames)
+        trackers = [self._busy_tracker(slot) for slot in slots]
+        requests = []
+        for slot, tracker, frame in zip(slots, trackers, frames, strict=True):
+            with _naming(slot):
+                requests.append(tracker.begin_update(frame))
+        outputs = self._search([r for per_tracker in requests for r in per_tracker], trackers)
+        boxes = np.empty((len(slots), 4))
+        start = 0
+        for i, (slot, tracker, own) in enumerate(zip(slots, trackers, requests, strict=True)):
+            with _naming(slot):
+                boxes[i] = tracker.end_update(outputs[start : start + len(own)])
+            start += len(own)
+        return boxes
+
+    def _search(
+        self, requests: list[SearchRequest], trackers: list[SiamFCppTracker]
+    ) -> list[tuple[Tensor, Tensor]]:
+        """``(score [N], boxes [N, 4])`` of every request, from one network call.
+
+        A single request goes through its tracker's own :meth:`search` (which may replay a
+        CUDA graph), exactly as ``tracker.update`` does.
+        """
+        if len(trackers) == 1:  # exactly the calls of tracker.update
+            return [trackers[0].search(x, kernels) for x, kernels in requests]
+        x = torch.cat([x for x, _ in requests])
+        kernels = tuple(torch.cat(parts) for parts in zip(*(k for _, k in requests), strict=True))
+        with torch.no_grad():
+            score, boxes, _, _ = self.model.search(x, kernels)
+        # one copy for the whole batch when the trackers post-process on the host
+        if all(t.postprocess_device.type == "cpu" for t in trackers):
+            score, boxes = score.cpu(), boxes.cpu()
+        return list(zip(score, boxes, strict=True))
+
+    def _new_tracker(self, slot: int) -> SiamFCppTracker:
+        tracker = self.make_tracker()
+        if self.model is None:
+            self.model = tracker.model
+        elif tracker.model is not self.model:
+            raise ValueError("the trackers of an engine must share one network")
+        self.trackers[slot] = tracker
+        return tracker
+
+    def _busy_tracker(self, slot: int) -> SiamFCppTracker:
+        tracker = self.trackers[slot]
+        if tracker is None:
+            raise RuntimeError(f"slot {slot} has no target: call init before update")
+        return tracker
+
+
+def build_engine(
+    tracker_cfg: DictConfig, model: nn.Module, device: torch.device, num_slots: int
+) -> TrackingEngine:
+    """The engine of a ``tracker`` config node (``conf/tracker/*.yaml``) for ``model``."""
+    make_tracker = instantiate(tracker_cfg, model=model, device=device, _partial_=True)
+    return TrackerSlots(make_tracker, num_slots)
