@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from _common import compose_cfg, device_name, emit, now
 from hydra.utils import instantiate
-
-from siamfcpp.io.frames import track_one_pass
-from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
 from siamfcpp.tracking.lockstep import track_lockstep
+
+from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
+from siamfcpp.io.frames import track_one_pass
 
 
 def make_factory(backbone: str, tracker: str, device: str):

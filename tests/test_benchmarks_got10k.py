@@ -8,10 +8,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
-from siamfcpp.evaluation.metrics.one_pass import overlap
-from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
 from siamfcpp.data.sources.synthetic import generate_sequence, write_got10k_split
+from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
+from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
+from siamfcpp.evaluation.metrics.one_pass import overlap
+from siamfcpp.tracking.engine import SequentialSlots
 
 
 class StillTracker:
@@ -27,11 +28,14 @@ class StillTracker:
         return self.box + 0.5  # drifts a little each frame so overlaps vary
 
 
+STILL = SequentialSlots(StillTracker)  # an engine of the still tracker
+
+
 def test_val_metrics_match_an_independent_computation(tmp_path):
     write_got10k_split(tmp_path / "data", "val", 3, 20, (128, 96), seed=1)
     bench = GOT10kBenchmark(tmp_path / "data", subset="val")
     StillTracker.created = 0
-    result = bench.run(StillTracker, tmp_path / "out", "still")
+    result = bench.run(STILL, tmp_path / "out", "still")
     assert StillTracker.created == 3
 
     all_ious, rows = [], {}
@@ -66,19 +70,17 @@ def test_val_metrics_match_an_independent_computation(tmp_path):
 def test_rerun_tracks_only_unfinished_sequences(tmp_path):
     write_got10k_split(tmp_path / "data", "val", 3, 5, (64, 48), seed=2)
     bench = GOT10kBenchmark(tmp_path / "data", subset="val")
-    first = bench.run(StillTracker, tmp_path / "out", "still")
+    first = bench.run(STILL, tmp_path / "out", "still")
     (tmp_path / "out" / "still" / "Synthetic_Val_000002" / "Synthetic_Val_000002_001.txt").unlink()
     StillTracker.created = 0
-    second = bench.run(StillTracker, tmp_path / "out", "still")
+    second = bench.run(STILL, tmp_path / "out", "still")
     assert StillTracker.created == 1
     assert second["metrics"]["AO"] == pytest.approx(first["metrics"]["AO"])
 
 
 def test_test_split_writes_the_submission_archive(tmp_path):
     write_got10k_split(tmp_path / "data", "test", 2, 4, (64, 48), seed=3)
-    result = GOT10kBenchmark(tmp_path / "data", subset="test").run(
-        StillTracker, tmp_path / "out", "still"
-    )
+    result = GOT10kBenchmark(tmp_path / "data", subset="test").run(STILL, tmp_path / "out", "still")
     assert set(result["metrics"]) == {"FPS"} and "evaluation server" in result["note"]
     with zipfile.ZipFile(result["submission"]) as zf:
         names = sorted(zf.namelist())
@@ -107,5 +109,5 @@ def test_synthetic_benchmark_caches_its_data(tmp_path):
     stamp = (bench.cache_dir / "val" / "list.txt").stat().st_mtime_ns
     assert SyntheticBenchmark(tmp_path, 2, 6, 64, 48, 0).sequences()[1].frames == seqs[1].frames
     assert (bench.cache_dir / "val" / "list.txt").stat().st_mtime_ns == stamp
-    result = bench.run(StillTracker, tmp_path / "out", "still")
+    result = bench.run(STILL, tmp_path / "out", "still")
     assert result["benchmark"] == "synthetic" and 0 < result["metrics"]["AO"] <= 1

@@ -9,17 +9,18 @@ from siamfcpp.evaluation.metrics.one_pass import (
     center_error,
     normalized_center_error,
     one_pass_metrics,
-    overlap,
     success_curve,
     valid_gt_mask,
 )
+from siamfcpp.geometry import iou_xywh
 
 
 def test_overlap_by_hand():
+    """The one-pass overlap (:func:`iou_xywh`) on hand-computed rows."""
     gt = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 2, 2]], float)
     boxes = np.array([[0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 5, 5], [5, 5, 2, 2]], float)
     # identical; half shifted: inter 50, union 150; disjoint; identical small
-    np.testing.assert_allclose(overlap(boxes, gt), [1.0, 1 / 3, 0.0, 1.0])
+    np.testing.assert_allclose(iou_xywh(boxes, gt), [1.0, 1 / 3, 0.0, 1.0])
 
 
 def test_center_errors_by_hand():

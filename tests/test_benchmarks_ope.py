@@ -9,13 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from siamfcpp.evaluation.datasets.lasot import LaSOTBenchmark
+from siamfcpp.evaluation.datasets.otb import OTBBenchmark
+from siamfcpp.evaluation.datasets.trackingnet import TrackingNetBenchmark
+from siamfcpp.evaluation.datasets.uav123 import UAV123Benchmark
 from siamfcpp.evaluation.metrics.one_pass import one_pass_metrics
-from siamfcpp.benchmarks.ope import (
-    LaSOTBenchmark,
-    OTBBenchmark,
-    TrackingNetBenchmark,
-    UAV123Benchmark,
-)
+from siamfcpp.tracking.engine import SequentialSlots
 
 
 class StillTracker:
@@ -32,6 +31,9 @@ class StillTracker:
 
     def update(self, frame):
         return self.box
+
+
+STILL = SequentialSlots(StillTracker)  # an engine of the still tracker
 
 
 def _frames(folder: Path, names: list[str], size=(24, 16)) -> None:
@@ -54,7 +56,7 @@ def _write(path: Path, boxes: np.ndarray, delimiter: str = ",") -> None:
 def _check_run(bench, tmp_path, expected_gt: dict[str, np.ndarray], normalized: bool):
     out = tmp_path / "out"
     StillTracker.created = 0
-    result = bench.run(StillTracker, out, "still")
+    result = bench.run(STILL, out, "still")
     assert StillTracker.created == len(expected_gt)
     assert [r["name"] for r in result["sequences"]] == list(expected_gt)
     per_seq = []
@@ -73,7 +75,7 @@ def _check_run(bench, tmp_path, expected_gt: dict[str, np.ndarray], normalized: 
     assert (out / "metrics.json").is_file() and (out / "sequences.md").is_file()
     # A rerun finds every result and tracks nothing.
     StillTracker.created = 0
-    again = bench.run(StillTracker, out, "still")
+    again = bench.run(STILL, out, "still")
     assert StillTracker.created == 0 and again["metrics"] == pytest.approx(result["metrics"])
     return result
 
@@ -150,7 +152,7 @@ def test_trackingnet_train_scored_test_zipped(tmp_path):
     _check_run(train, tmp_path / "train", gts, True)
 
     test = TrackingNetBenchmark(root, subset="TEST")
-    result = test.run(StillTracker, tmp_path / "test", "still")
+    result = test.run(STILL, tmp_path / "test", "still")
     assert set(result["metrics"]) == {"FPS"} and "server" in result["note"]
     with zipfile.ZipFile(result["submission"]) as zf:
         assert sorted(zf.namelist()) == ["a_seq.txt", "b_seq.txt"]
@@ -166,4 +168,4 @@ def test_missing_root_and_corrupt_frame(tmp_path):
     (seq_dir / "img" / "00000002.jpg").write_bytes(b"not a jpeg")
     _write(seq_dir / "groundtruth.txt", _gt(2, 0))
     with pytest.raises(FileNotFoundError, match="00000002.jpg"):
-        LaSOTBenchmark(root, subset="all").run(StillTracker, tmp_path / "out", "still")
+        LaSOTBenchmark(root, subset="all").run(STILL, tmp_path / "out", "still")

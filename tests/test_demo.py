@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from siamfcpp.io.files import read_boxes
-from siamfcpp.data.sources.synthetic import generate_sequence
 from siamfcpp.apps.demo import demo, parse_box
+from siamfcpp.data.sources.synthetic import generate_sequence
+from siamfcpp.io.files import read_boxes
 from siamfcpp.io.video import FrameReader
 
 ROOT = Path(__file__).resolve().parents[1]

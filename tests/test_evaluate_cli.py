@@ -82,8 +82,9 @@ def track_in_process(preset: str, pkl: Path, root: Path) -> dict[str, np.ndarray
     from hydra.utils import instantiate
 
     from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
-    from siamfcpp.io.frames import track_one_pass
+    from siamfcpp.evaluation.protocols import track_one_pass
     from siamfcpp.model.checkpoints import load_checkpoint
+    from siamfcpp.tracking.engine import SequentialSlots
 
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = compose("evaluate", overrides=[f"experiment={preset}"])
@@ -91,8 +92,8 @@ def track_in_process(preset: str, pkl: Path, root: Path) -> dict[str, np.ndarray
     load_checkpoint(model, pkl)
     boxes = {}
     for seq in GOT10kBenchmark(root, subset="val").sequences():
-        tracker = instantiate(cfg.tracker, model=model, device="cpu")
-        boxes[seq.name] = track_one_pass(tracker, seq.frames, seq.gt[0])[0]
+        engine = SequentialSlots(lambda: instantiate(cfg.tracker, model=model, device="cpu"))
+        boxes[seq.name] = track_one_pass(engine, seq.frames, seq.gt[0])[0]
     return boxes
 
 

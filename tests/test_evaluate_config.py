@@ -93,7 +93,7 @@ def test_command_line_benchmark_wins_over_the_preset():
 def test_optimized_metric_is_returned_for_sweeps():
     from omegaconf import OmegaConf
 
-    from siamfcpp.evaluation.pipeline import objective
+    from siamfcpp.apps.sweeps import objective
 
     result = {"metrics": {"AO": 0.5, "FPS": 10.0}}
     assert objective(OmegaConf.create({"optimized_metric": "AO"}), result) == 0.5

@@ -41,15 +41,15 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.utils import instantiate
 
-from siamfcpp.benchmarks import runner
-from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
-from siamfcpp.data.sources.got10k import write_got10k_list, write_got10k_sequence
-from siamfcpp.benchmarks.ope import LaSOTBenchmark
-from siamfcpp.io.frames import CorruptFrameError, read_frame
-from siamfcpp.evaluation.datasets.vot_layout import read_vot
 from siamfcpp.data.sources.base import load_frame
-from siamfcpp.data.sources.got10k import GOT10kSource
+from siamfcpp.data.sources.got10k import GOT10kSource, write_got10k_list, write_got10k_sequence
+from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
+from siamfcpp.evaluation.datasets.lasot import LaSOTBenchmark
+from siamfcpp.evaluation.datasets.vot_layout import read_vot
+from siamfcpp.io import frames as frame_io
+from siamfcpp.io.frames import CorruptFrameError, read_frame
 from siamfcpp.model.checkpoints import CheckpointError, file_md5, load_checkpoint
+from siamfcpp.tracking.engine import SequentialSlots, build_engine
 
 REPO = Path(__file__).resolve().parents[1]
 T = 5  # frames per test sequence
@@ -69,6 +69,9 @@ class StillTracker:
 
     def update(self, frame):
         return self.box
+
+
+STILL = SequentialSlots(StillTracker)  # an engine of the still tracker
 
 
 def frames(n: int = T, seed: int = 0) -> list[np.ndarray]:
@@ -91,7 +94,7 @@ def got10k_root(tmp_path: Path, subset: str = "val", gt: np.ndarray | None = Non
 
 
 def run_got10k(root: Path, tmp_path: Path) -> dict:
-    return GOT10kBenchmark(root, "val").run(StillTracker, tmp_path / "out", "still")
+    return GOT10kBenchmark(root, "val").run(STILL, tmp_path / "out", "still")
 
 
 # ------------------------------------------------------------------ frames
@@ -132,9 +135,9 @@ def test_zero_byte_or_corrupt_jpeg_is_an_error_naming_it(tmp_path, content):
 def test_colour_jpeg_reads_as_cv2_imread(tmp_path):
     path = tmp_path / "c.jpg"
     cv2.imwrite(str(path), frames(1)[0])
-    before = sum(runner.frame_conversions.values())
+    before = sum(frame_io.frame_conversions.values())
     np.testing.assert_array_equal(read_frame(path), cv2.imread(str(path), cv2.IMREAD_COLOR))
-    assert sum(runner.frame_conversions.values()) == before  # nothing to recover
+    assert sum(frame_io.frame_conversions.values()) == before  # nothing to recover
 
 
 @pytest.mark.parametrize(
@@ -148,7 +151,7 @@ def test_colour_jpeg_reads_as_cv2_imread(tmp_path):
 def test_grayscale_and_16bit_frames_are_converted_and_counted(tmp_path, caplog, name, image, kinds):
     path = tmp_path / name
     assert cv2.imwrite(str(path), image)
-    before = runner.frame_conversions.copy()
+    before = frame_io.frame_conversions.copy()
     frame = read_frame(path)
     assert frame.dtype == np.uint8 and frame.shape == (H, W, 3)
     # the pixels OpenCV's IMREAD_COLOR gives: gray replicated, 16-bit values / 256
@@ -157,7 +160,7 @@ def test_grayscale_and_16bit_frames_are_converted_and_counted(tmp_path, caplog, 
     expected = stored >> 8 if stored.dtype == np.uint16 else stored
     channel = frame[..., 0] if image.ndim == 2 else frame
     np.testing.assert_array_equal(channel, expected)
-    counted = runner.frame_conversions - before
+    counted = frame_io.frame_conversions - before
     assert set(counted) == kinds and all(v == 1 for v in counted.values())
     assert all(f"{kind} frames in {tmp_path}" in caplog.text for kind in kinds)
     np.testing.assert_array_equal(load_frame(path), frame)  # training reads the same
@@ -215,7 +218,7 @@ def test_one_pass_invalid_later_boxes_are_unscored_and_counted(tmp_path):
     gt[2] = np.nan
     gt[3] = [0, 0, 0, 0]  # LaSOT marks absent targets so
     root = lasot_root(tmp_path, gt)
-    result = LaSOTBenchmark(root, "all").run(StillTracker, tmp_path / "out", "still")
+    result = LaSOTBenchmark(root, "all").run(STILL, tmp_path / "out", "still")
     assert result["unscored_frames"] == 2
     # the still tracker is exact on the 3 valid frames: every metric sees only those (IoU 1
     # passes every success threshold but the last, "> 1")
@@ -242,10 +245,9 @@ def test_initial_box_outside_the_image_is_an_error_naming_the_frame(
     gt[0] = [W + 5, 8, 20, 16]
     root = got10k_root(tmp_path, gt=gt)
     cfg = compose_cfg("evaluate", f"tracker={tracker}")
-    shared = model()  # lockstep batches the calls of trackers sharing one network
-    make = lambda: instantiate(cfg.tracker, model=shared, device="cpu")  # noqa: E731
+    engine = build_engine(cfg.tracker, model(), torch.device("cpu"), batch_sequences)
     with pytest.raises(ValueError, match=r"00000001\.jpg: initial box .* lies outside the 64x48"):
-        GOT10kBenchmark(root, "val").run(make, tmp_path / "out", tracker, batch_sequences)
+        GOT10kBenchmark(root, "val").run(engine, tmp_path / "out", tracker)
 
 
 def test_fewer_gt_lines_than_frames(tmp_path):
@@ -384,7 +386,7 @@ def test_unwritable_output_folder_names_it_and_the_fix(tmp_path):
     out = unusable_folder(tmp_path)
     try:
         with pytest.raises(OSError, match=f"{out}.* is not a writable folder.*output_dir"):
-            GOT10kBenchmark(root, "val").run(StillTracker, out, "still")
+            GOT10kBenchmark(root, "val").run(STILL, out, "still")
     finally:
         if out.is_dir():
             out.chmod(0o700)

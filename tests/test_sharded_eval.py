@@ -1,5 +1,6 @@
 """``evaluate.py devices=N``: sequences tracked by N processes (CPU here, one per GPU with
-``device=cuda``), scored into the report a single-process run writes (siamfcpp.evaluation.sharding)."""
+``device=cuda``), scored into the report a single-process run writes
+(siamfcpp.evaluation.sharding)."""
 
 from __future__ import annotations
 

@@ -25,12 +25,7 @@ import numpy as np
 import pytest
 
 from siamfcpp.evaluation.datasets.vot import VOTBenchmark
-from siamfcpp.evaluation.datasets.vot_layout import (
-    init_box_xywh,
-    read_trajectory,
-    read_vot,
-    trajectory_path,
-)
+from siamfcpp.evaluation.datasets.vot_layout import init_box_xywh, read_vot
 from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
     accuracy_robustness,
@@ -41,6 +36,8 @@ from siamfcpp.evaluation.metrics.vot import (
     frame_overlaps,
     sequence_accuracy,
 )
+from siamfcpp.evaluation.trajectory import read_trajectory, trajectory_path
+from siamfcpp.tracking.engine import SequentialSlots
 
 FIXTURE = Path(__file__).parent / "fixtures" / "vot_reference.json"
 SIZE = (96, 72)  # width, height
@@ -175,7 +172,7 @@ def test_missing_data_set_and_bad_lines_raise_clear_errors(workspace, tmp_path):
 def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
     calls: list[str] = []
     benchmark = make_benchmark(workspace)
-    result = benchmark.run(lambda: ScriptedTracker(calls), tmp_path, "scripted")
+    result = benchmark.run(SequentialSlots(lambda: ScriptedTracker(calls)), tmp_path, "scripted")
 
     alpha = read_trajectory(trajectory_path(tmp_path / "scripted", "alpha"))
     lines = (tmp_path / "scripted/baseline/alpha/alpha_001.txt").read_text().splitlines()
@@ -234,22 +231,22 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
     def no_tracker():
         raise AssertionError("a finished sequence was tracked again")
 
-    assert benchmark.run(no_tracker, tmp_path, "scripted")["metrics"] == metrics
+    assert benchmark.run(SequentialSlots(no_tracker), tmp_path, "scripted")["metrics"] == metrics
     # An interrupted run (one result missing) resumes with that sequence only.
     trajectory_path(tmp_path / "scripted", "beta").unlink()
     calls.clear()
-    again = benchmark.run(lambda: ScriptedTracker(calls), tmp_path, "scripted")
+    again = benchmark.run(SequentialSlots(lambda: ScriptedTracker(calls)), tmp_path, "scripted")
     assert {c.split()[1] for c in calls} == {"beta"}
     assert again["metrics"]["accuracy"] == metrics["accuracy"]
 
 
 def test_truncated_result_file_is_reported(workspace, tmp_path):
     benchmark = make_benchmark(workspace)
-    benchmark.run(lambda: ScriptedTracker([]), tmp_path, "scripted")
+    benchmark.run(SequentialSlots(lambda: ScriptedTracker([])), tmp_path, "scripted")
     path = trajectory_path(tmp_path / "scripted", "beta")
     path.write_text("\n".join(path.read_text().splitlines()[:5]) + "\n")
     with pytest.raises(ValueError, match="delete it to re-run"):
-        benchmark.run(lambda: ScriptedTracker([]), tmp_path, "scripted")
+        benchmark.run(SequentialSlots(lambda: ScriptedTracker([])), tmp_path, "scripted")
 
 
 @pytest.mark.parametrize(("config", "interval"), [("vot2018", (100, 356)), ("vot2019", (46, 291))])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from siamfcpp.evaluation.datasets.vot_layout import read_trajectory, trajectory_path
+from siamfcpp.evaluation.trajectory import read_trajectory, trajectory_path
 from tests.parity_weights import write_parity_checkpoint
 from tests.test_vot_benchmark import SCRIPT, write_workspace
 

@@ -31,15 +31,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from siamfcpp.evaluation.datasets.vot_layout import (
-    FAILURE,
-    INIT,
-    SKIPPED,
-    TRACKED,
-    Trajectory,
-    format_trajectory,
-    read_trajectory,
-)
 from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
     accuracy_robustness,
@@ -51,6 +42,15 @@ from siamfcpp.evaluation.metrics.vot import (
     sequence_accuracy,
 )
 from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.trajectory import (
+    FAILURE,
+    INIT,
+    SKIPPED,
+    TRACKED,
+    Trajectory,
+    format_trajectory,
+    read_trajectory,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "vot_reference.json"
 REINIT_DELAY = 5

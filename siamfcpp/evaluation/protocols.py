@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamfcpp.evaluation.datasets.vot_layout import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
+from siamfcpp.evaluation.trajectory import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
 from siamfcpp.io.frames import read_frame
 from siamfcpp.tracking.engine import SlotError, TrackingEngine
 
@@ -217,6 +217,14 @@ class SupervisedJob(Job):
         else:
             self.trajectory.status[t] = FAILURE
             self._next_init = t + self.reinit_delay
+
+
+def track_one_pass(
+    engine: TrackingEngine, frames: Sequence[Path], init_box: np.ndarray, name: str = "sequence"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Track one sequence one-pass: boxes ``[T, 4]`` (row 0 ``init_box``) and seconds ``[T]``."""
+    (job,) = run(engine, [OnePassJob(name, frames, init_box)])
+    return job.boxes, job.times
 
 
 class _Frames:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,22 +72,63 @@ class TrackingEngine(ABC):
             raise ValueError(f"slots must be distinct indices in [0, {self.num_slots}): {slots}")
 
 
-class TrackerSlots(TrackingEngine):
-    """One per-target tracker per slot, all sharing one network (see the module docstring).
+class SequentialSlots(TrackingEngine):
+    """Any tracker with ``init(frame, box)`` / ``update(frame) -> box``, one per slot, each
+    called in turn (no batching): for trackers written elsewhere, e.g. to run another code
+    base's tracker through this project's benchmarks.
 
     Args:
-        make_tracker: builds a fresh tracker (every tracker it builds must share one network);
-            called for every :meth:`init`, so a slot never carries state between sequences.
+        make_tracker: builds a fresh tracker; called for every :meth:`init`, so a slot never
+            carries state between sequences.
         num_slots: targets tracked at once.
     """
 
-    def __init__(self, make_tracker: Callable[[], SiamFCppTracker], num_slots: int) -> None:
+    def __init__(self, make_tracker: Callable[[], Any], num_slots: int = 1) -> None:
         if num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {num_slots}")
         self.make_tracker = make_tracker
         self.num_slots = num_slots
-        self.trackers: list[SiamFCppTracker | None] = [None] * num_slots
-        self.model: torch.nn.Module | None = None
+        self.trackers: list[Any] = [None] * num_slots
+
+    def init(
+        self, slots: Sequence[int], frames: Sequence[np.ndarray], boxes_xywh: np.ndarray
+    ) -> None:
+        self._check_slots(slots, frames)
+        for slot, frame, box in zip(slots, frames, boxes_xywh, strict=True):
+            with _naming(slot):
+                self._new_tracker(slot).init(frame, np.array(box, dtype=np.float64))
+
+    def update(self, slots: Sequence[int], frames: Sequence[np.ndarray]) -> np.ndarray:
+        self._check_slots(slots, frames)
+        boxes = np.empty((len(slots), 4))
+        for i, (slot, frame) in enumerate(zip(slots, frames, strict=True)):
+            with _naming(slot):
+                boxes[i] = np.asarray(self._busy_tracker(slot).update(frame)).reshape(4)
+        return boxes
+
+    def _new_tracker(self, slot: int) -> Any:
+        self.trackers[slot] = self.make_tracker()
+        return self.trackers[slot]
+
+    def _busy_tracker(self, slot: int) -> Any:
+        tracker = self.trackers[slot]
+        if tracker is None:
+            raise RuntimeError(f"slot {slot} has no target: call init before update")
+        return tracker
+
+
+class TrackerSlots(SequentialSlots):
+    """One :class:`~siamfcpp.tracking.tracker.SiamFCppTracker` per slot, all sharing one network,
+    with one network call per step (see the module docstring).
+
+    Args:
+        make_tracker: builds a fresh tracker; every tracker it builds must share one network.
+        num_slots: targets tracked at once.
+    """
+
+    def __init__(self, make_tracker: Callable[[], SiamFCppTracker], num_slots: int) -> None:
+        super().__init__(make_tracker, num_slots)
+        self.model: nn.Module | None = None
 
     def init(
         self, slots: Sequence[int], frames: Sequence[np.ndarray], boxes_xywh: np.ndarray
@@ -123,8 +165,8 @@ class TrackerSlots(TrackingEngine):
     ) -> list[tuple[Tensor, Tensor]]:
         """``(score [N], boxes [N, 4])`` of every request, from one network call.
 
-        A single request goes through its tracker's own :meth:`search` (which may replay a
-        CUDA graph), exactly as ``tracker.update`` does.
+        With one tracker, each request goes through the tracker's own :meth:`search` (which may
+        replay a CUDA graph): exactly the calls of ``tracker.update``.
         """
         if len(trackers) == 1:  # exactly the calls of tracker.update
             return [trackers[0].search(x, kernels) for x, kernels in requests]
@@ -138,18 +180,11 @@ class TrackerSlots(TrackingEngine):
         return list(zip(score, boxes, strict=True))
 
     def _new_tracker(self, slot: int) -> SiamFCppTracker:
-        tracker = self.make_tracker()
+        tracker = super()._new_tracker(slot)
         if self.model is None:
             self.model = tracker.model
         elif tracker.model is not self.model:
             raise ValueError("the trackers of an engine must share one network")
-        self.trackers[slot] = tracker
-        return tracker
-
-    def _busy_tracker(self, slot: int) -> SiamFCppTracker:
-        tracker = self.trackers[slot]
-        if tracker is None:
-            raise RuntimeError(f"slot {slot} has no target: call init before update")
         return tracker
 
 

@@ -193,6 +193,7 @@ class FastSiamFCppTracker(SiamFCppTracker):
         self.center_xy, self.target_sz = out[:2].copy(), out[2:4].copy()
         return self.box_xywh
 
+    @torch.no_grad()
     def search(self, x: Tensor, kernels: Kernels) -> tuple[Tensor, Tensor]:
         if self._graph is None or kernels is not self.kernels or x.shape[0] != 1:
             score, boxes_xyxy, _, _ = self.model.search(x, kernels)

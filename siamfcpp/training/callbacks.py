@@ -19,6 +19,7 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor
 
+from siamfcpp.geometry import xyxy_to_xywh
 from siamfcpp.io.video import draw_box
 
 TARGET_COLOR = (0, 255, 0)  # BGR
@@ -30,10 +31,6 @@ def heatmap(values: np.ndarray, side: int) -> np.ndarray:
     cells = np.clip(values, 0.0, 1.0) * 255
     big = cv2.resize(cells.astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
     return cv2.applyColorMap(big, cv2.COLORMAP_JET)
-
-
-def xyxy_to_xywh(box: np.ndarray) -> np.ndarray:
-    return np.array([box[0], box[1], box[2] - box[0] + 1, box[3] - box[1] + 1])
 
 
 def pair_panel(

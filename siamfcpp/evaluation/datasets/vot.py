@@ -27,14 +27,7 @@ from typing import Any
 import numpy as np
 
 from siamfcpp.evaluation.datasets.base import Benchmark
-from siamfcpp.evaluation.datasets.vot_layout import (
-    SKIPPED,
-    VotSequence,
-    read_trajectory,
-    read_vot,
-    trajectory_path,
-    write_trajectory,
-)
+from siamfcpp.evaluation.datasets.vot_layout import VotSequence, read_vot
 from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
     accuracy_robustness,
@@ -48,6 +41,12 @@ from siamfcpp.evaluation.metrics.vot import (
 from siamfcpp.evaluation.metrics.vot_region import region_overlap
 from siamfcpp.evaluation.protocols import SupervisedJob, run
 from siamfcpp.evaluation.report import fps
+from siamfcpp.evaluation.trajectory import (
+    SKIPPED,
+    read_trajectory,
+    trajectory_path,
+    write_trajectory,
+)
 from siamfcpp.io.files import atomic_write_text
 from siamfcpp.tracking.engine import TrackingEngine
 

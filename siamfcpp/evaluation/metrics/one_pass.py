@@ -2,7 +2,8 @@
 
 Definitions, as the benchmarks' papers and toolkits use them:
 
-* overlap: intersection over union of the two rectangles ``[x, x + w) x [y, y + h)``;
+* overlap: intersection over union of the two rectangles ``[x, x + w) x [y, y + h)``
+  (:func:`siamfcpp.geometry.iou_xywh`);
 * success curve: fraction of frames whose overlap is *greater* than each of 21 thresholds
   ``0, 0.05, ..., 1``; **success AUC** is the mean of that curve (OTB, UAV123, LaSOT, TrackingNet);
 * center error: distance between box centres in pixels; **precision** is the fraction of frames
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from siamfcpp.geometry import iou_xywh
+
 SUCCESS_THRESHOLDS = np.linspace(0.0, 1.0, 21)
 PRECISION_THRESHOLDS_PX = np.arange(0.0, 51.0)  # x axis of precision plots
 PRECISION_THRESHOLD_PX = 20.0
@@ -28,17 +31,6 @@ def valid_gt_mask(gt_xywh: np.ndarray) -> np.ndarray:
     """``[T]`` bool: frames whose gt box is finite with positive width and height."""
     gt = np.asarray(gt_xywh, dtype=np.float64)
     return np.isfinite(gt).all(axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
-
-
-def overlap(boxes_xywh: np.ndarray, gt_xywh: np.ndarray) -> np.ndarray:
-    """``[T]`` IoU of corresponding rows of two ``[T, 4]`` arrays (0 where they do not meet)."""
-    a = np.asarray(boxes_xywh, dtype=np.float64)
-    b = np.asarray(gt_xywh, dtype=np.float64)
-    iw = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def center_error(boxes_xywh: np.ndarray, gt_xywh: np.ndarray) -> np.ndarray:
@@ -78,7 +70,7 @@ def one_pass_curves(boxes_xywh: np.ndarray, gt_xywh: np.ndarray) -> dict[str, np
     boxes = np.asarray(boxes_xywh, dtype=np.float64)[valid]
     gt = np.asarray(gt_xywh, dtype=np.float64)[valid]
     return {
-        "success": success_curve(overlap(boxes, gt)),
+        "success": success_curve(iou_xywh(boxes, gt)),
         "precision": precision_curve(center_error(boxes, gt)),
     }
 
@@ -100,7 +92,7 @@ def one_pass_metrics(
     valid = valid_gt_mask(gt)
     boxes, gt = boxes[valid], gt[valid]
     metrics = {
-        "Success": float(success_curve(overlap(boxes, gt)).mean()),
+        "Success": float(success_curve(iou_xywh(boxes, gt)).mean()),
         "Precision": float(np.mean(center_error(boxes, gt) <= PRECISION_THRESHOLD_PX))
         if len(gt)
         else 0.0,

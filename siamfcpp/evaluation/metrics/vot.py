@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siamfcpp.evaluation.datasets.vot_layout import FAILURE, INIT, TRACKED, Trajectory
 from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.trajectory import FAILURE, INIT, TRACKED, Trajectory
 
 
 def frame_overlaps(

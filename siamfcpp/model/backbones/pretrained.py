@@ -9,6 +9,8 @@ from pathlib import Path
 
 from torch import nn
 
+from siamfcpp.model.checkpoints import CheckpointError, read_state_dict, verify_md5
+
 
 def load_backbone_weights(
     backbone: nn.Module,
@@ -28,8 +30,6 @@ def load_backbone_weights(
         CheckpointError: one line naming the file, the first bad key and ``expected`` (the file
         the user should pass).
     """
-    from siamfcpp.model.checkpoints import CheckpointError, read_state_dict, verify_md5
-
     path = Path(path)
     verify_md5(path)
     source = read_state_dict(path)

@@ -1,0 +1,27 @@
+"""Shared fixtures: the project's Hydra configs, composed as the entry points compose them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import siamfcpp  # noqa: F401  (registers the configs' resolvers)
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_config(config_name: str, *overrides: str) -> DictConfig:
+    """``conf/<config_name>.yaml`` with command-line style ``overrides`` (``key=value``,
+    ``group=option``), as ``python <entry point>.py`` composes it (no Hydra run context)."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))
+
+
+@pytest.fixture(name="compose_config", scope="session")
+def compose_config_fixture() -> Callable[..., DictConfig]:
+    """:func:`compose_config` as a fixture."""
+    return compose_config
