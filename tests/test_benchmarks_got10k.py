@@ -11,7 +11,7 @@ import pytest
 from siamfcpp.data.sources.synthetic import generate_sequence, write_got10k_split
 from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
 from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
-from siamfcpp.evaluation.metrics.one_pass import overlap
+from siamfcpp.geometry import iou_xywh
 from siamfcpp.tracking.engine import SequentialSlots
 
 
@@ -48,7 +48,7 @@ def test_val_metrics_match_an_independent_computation(tmp_path):
         np.testing.assert_allclose(boxes[0], gt[0], atol=1e-3)  # row 0 is the init box
         times = np.loadtxt(tmp_path / "out" / "still" / name / f"{name}_time.txt")
         assert times.shape == (20,) and (times > 0).all()
-        ious = overlap(boxes[1:], gt[1:])  # boxes stay inside the image: no clipping needed
+        ious = iou_xywh(boxes[1:], gt[1:])  # boxes stay inside the image: no clipping needed
         all_ious.append(ious)
         rows[name] = ious
     ious = np.concatenate(all_ious)

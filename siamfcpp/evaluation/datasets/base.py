@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,9 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from siamfcpp.evaluation.protocols import Job, run
 from siamfcpp.evaluation.report import write_report
 from siamfcpp.io.frames import frame_conversions, record_conversions
 from siamfcpp.tracking.engine import TrackingEngine
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,7 +46,6 @@ class Benchmark(ABC):
     def sequences(self) -> list[SequenceData]:
         """All sequences of the configured split, in a stable order."""
 
-    @abstractmethod
     def track(
         self,
         engine: TrackingEngine,
@@ -59,6 +62,29 @@ class Benchmark(ABC):
         ``engine.num_slots`` sequences at a time (:func:`siamfcpp.evaluation.protocols.run`);
         ``decode_workers`` threads decode frames ahead.
         """
+        k, n = shard
+        sequences = self.sequences()[k::n]
+        todo = [s for s in sequences if not self._finished(output_dir, tracker_name, s.name)]
+        if len(todo) < len(sequences):
+            skipped = len(sequences) - len(todo)
+            log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
+        jobs = (self._job(seq) for seq in todo)
+        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
+            summary = self._write_results(output_dir, tracker_name, job)
+            log.info("[%d/%d] %s: %s", done, len(todo), job.name, summary)
+
+    @abstractmethod
+    def _job(self, sequence: SequenceData) -> Job:
+        """The sequence under the benchmark's run protocol."""
+
+    @abstractmethod
+    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
+        """Whether sequence ``name`` has its results (the file written last exists)."""
+
+    @abstractmethod
+    def _write_results(self, output_dir: Path, tracker_name: str, job: Job) -> str:
+        """Write a finished job's result files (the one :meth:`_finished` checks last) and
+        return a one-line summary for the log."""
 
     @abstractmethod
     def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.evaluation.datasets.base import Benchmark
+from siamfcpp.evaluation.datasets.base import Benchmark, SequenceData
 from siamfcpp.evaluation.metrics.one_pass import (
     PRECISION_THRESHOLDS_PX,
     SUCCESS_THRESHOLDS,
@@ -31,10 +31,9 @@ from siamfcpp.evaluation.metrics.one_pass import (
     one_pass_metrics,
     valid_gt_mask,
 )
-from siamfcpp.evaluation.protocols import OnePassJob, run
+from siamfcpp.evaluation.protocols import OnePassJob
 from siamfcpp.evaluation.report import fps
 from siamfcpp.io.files import atomic_write_bytes, atomic_write_text, format_boxes, read_boxes
-from siamfcpp.tracking.engine import TrackingEngine
 
 log = logging.getLogger(__name__)
 
@@ -97,38 +96,18 @@ class OnePassBenchmark(Benchmark):
     def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
         """Sequence name -> ``(box file, time file)`` in the benchmark's official layout."""
 
-    def track(
-        self,
-        engine: TrackingEngine,
-        output_dir: Path,
-        tracker_name: str,
-        shard: tuple[int, int] = (0, 1),
-        decode_workers: int = 0,
-    ) -> None:
-        k, n = shard
-        sequences = self.sequences()[k::n]
-        result_files = self._result_files(output_dir, tracker_name)
-        todo = [seq for seq in sequences if not result_files(seq.name)[0].exists()]
-        if len(todo) < len(sequences):
-            log.info(
-                "%d of %d sequences have results: skipped",
-                len(sequences) - len(todo),
-                len(sequences),
-            )
-        jobs = (OnePassJob(seq.name, seq.frames, seq.gt[0]) for seq in todo)
-        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
-            box_file, time_file = result_files(job.name)
-            # Times first, boxes last: the box file marks the sequence as finished.
-            atomic_write_text(time_file, "".join(f"{t:.8f}\n" for t in job.times))
-            atomic_write_text(box_file, format_boxes(job.boxes, fmt=self.box_format))
-            log.info(
-                "[%d/%d] %s: %d frames, %.1f FPS",
-                done,
-                len(todo),
-                job.name,
-                len(job.times),
-                fps(len(job.times), float(job.times.sum())),
-            )
+    def _job(self, sequence: SequenceData) -> OnePassJob:
+        return OnePassJob(sequence.name, sequence.frames, sequence.gt[0])
+
+    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
+        return self._result_files(output_dir, tracker_name)(name)[0].exists()
+
+    def _write_results(self, output_dir: Path, tracker_name: str, job: OnePassJob) -> str:
+        box_file, time_file = self._result_files(output_dir, tracker_name)(job.name)
+        # Times first, boxes last: the box file marks the sequence as finished.
+        atomic_write_text(time_file, "".join(f"{t:.8f}\n" for t in job.times))
+        atomic_write_text(box_file, format_boxes(job.boxes, fmt=self.box_format))
+        return f"{len(job.times)} frames, {fps(len(job.times), float(job.times.sum())):.1f} FPS"
 
 
 class OPEScoring(OnePassBenchmark):

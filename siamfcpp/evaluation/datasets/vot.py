@@ -39,7 +39,7 @@ from siamfcpp.evaluation.metrics.vot import (
     sequence_accuracy,
 )
 from siamfcpp.evaluation.metrics.vot_region import region_overlap
-from siamfcpp.evaluation.protocols import SupervisedJob, run
+from siamfcpp.evaluation.protocols import SupervisedJob
 from siamfcpp.evaluation.report import fps
 from siamfcpp.evaluation.trajectory import (
     SKIPPED,
@@ -48,7 +48,6 @@ from siamfcpp.evaluation.trajectory import (
     write_trajectory,
 )
 from siamfcpp.io.files import atomic_write_text
-from siamfcpp.tracking.engine import TrackingEngine
 
 log = logging.getLogger(__name__)
 
@@ -94,37 +93,18 @@ class VOTBenchmark(Benchmark):
             self._sequences = read_vot(self.root, self.name)
         return self._sequences
 
-    def track(
-        self,
-        engine: TrackingEngine,
-        output_dir: Path,
-        tracker_name: str,
-        shard: tuple[int, int] = (0, 1),
-        decode_workers: int = 0,
-    ) -> None:
+    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
+        return trajectory_path(Path(output_dir) / tracker_name, name).exists()
+
+    def _write_results(self, output_dir: Path, tracker_name: str, job: SupervisedJob) -> str:
         tracker_dir = Path(output_dir) / tracker_name
-        k, n = shard
-        sequences = self.sequences()[k::n]
-        todo = [s for s in sequences if not trajectory_path(tracker_dir, s.name).exists()]
-        if len(todo) < len(sequences):
-            skipped = len(sequences) - len(todo)
-            log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
-        jobs = (self._job(seq) for seq in todo)
-        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
-            # Times first, trajectory last: the trajectory file marks the sequence as finished.
-            atomic_write_text(
-                time_path(tracker_dir, job.name), "".join(f"{t:.8f}\n" for t in job.times)
-            )
-            write_trajectory(trajectory_path(tracker_dir, job.name), job.trajectory)
-            tracked = int(np.count_nonzero(job.trajectory.status != SKIPPED))
-            log.info(
-                "[%d/%d] %s: %d failures, %.1f FPS",
-                done,
-                len(todo),
-                job.name,
-                count_failures(job.trajectory.status),
-                fps(tracked, float(job.times.sum())),
-            )
+        # Times first, trajectory last: the trajectory file marks the sequence as finished.
+        times = "".join(f"{t:.8f}\n" for t in job.times)
+        atomic_write_text(time_path(tracker_dir, job.name), times)
+        write_trajectory(trajectory_path(tracker_dir, job.name), job.trajectory)
+        tracked = int(np.count_nonzero(job.trajectory.status != SKIPPED))
+        failures = count_failures(job.trajectory.status)
+        return f"{failures} failures, {fps(tracked, float(job.times.sum())):.1f} FPS"
 
     def _job(self, seq: VotSequence) -> SupervisedJob:
         def overlaps(t: int, box: np.ndarray) -> float:
