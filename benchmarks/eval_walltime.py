@@ -1,4 +1,4 @@
-"""Wall time of a one-pass evaluation: one-at-a-time (reference, fast path) vs lockstep batches.
+"""Wall time of a one-pass evaluation: one at a time (reference, fast path) vs batched engines.
 
 Generates (once, cached under ``--root``) a synthetic benchmark of ``--sequences`` x ``--frames``
 in the GOT-10k layout and tracks all of it per mode, frame decoding included; prints seconds,
@@ -17,34 +17,25 @@ import numpy as np
 import torch
 from _common import compose_cfg, device_name, emit, now
 from hydra.utils import instantiate
-from siamfcpp.tracking.lockstep import track_lockstep
 
 from siamfcpp.evaluation.datasets.synthetic import SyntheticBenchmark
-from siamfcpp.io.frames import track_one_pass
-
-
-def make_factory(backbone: str, tracker: str, device: str):
-    cfg = compose_cfg("evaluate", [f"backbone={backbone}", f"tracker={tracker}"])
-    torch.manual_seed(0)
-    return instantiate(cfg.tracker, model=instantiate(cfg.model), device=device, _partial_=True)
+from siamfcpp.evaluation.protocols import OnePassJob, decode_threads, run
+from siamfcpp.tracking.engine import build_engine
 
 
 def run_mode(mode: str, backbone: str, device: str, sequences) -> tuple[float, dict]:
-    """Seconds to track every sequence, and the boxes per sequence name."""
-    boxes = {}
+    """Seconds to track every sequence (decoding included), and the boxes per sequence name."""
+    tracker = "siamfcpp_fast" if "fast" in mode else "siamfcpp"
+    slots = int(mode.split()[-1]) if mode.startswith("batch") else 1
+    cfg = compose_cfg("evaluate", [f"backbone={backbone}", f"tracker={tracker}"])
+    torch.manual_seed(0)
+    engine = build_engine(cfg.tracker, instantiate(cfg.model), torch.device(device), slots)
+    jobs = [OnePassJob(seq.name, seq.frames, seq.gt[0]) for seq in sequences]
     with torch.inference_mode():
-        if mode.startswith("lockstep"):
-            factory = make_factory(backbone, "siamfcpp", device)
-            start = now(device)
-            batch = int(mode.split()[-1])
-            for seq, seq_boxes, _ in track_lockstep(factory, sequences, batch_size=batch):
-                boxes[seq.name] = seq_boxes
-        else:
-            tracker = "siamfcpp_fast" if mode.startswith("fast") else "siamfcpp"
-            factory = make_factory(backbone, tracker, device)
-            start = now(device)
-            for seq in sequences:
-                boxes[seq.name] = track_one_pass(factory(), seq.frames, seq.gt[0])[0]
+        start = now(device)
+        boxes = {
+            job.name: job.boxes for job in run(engine, jobs, decode_workers=decode_threads(slots))
+        }
     return now(device) - start, boxes
 
 
@@ -64,7 +55,7 @@ def main() -> None:
         sequences = benchmark.sequences()
         total = sum(len(s.frames) for s in sequences)
         modes = ["one-at-a-time reference", "one-at-a-time fast"]
-        modes += [f"lockstep batch {b}" for b in args.batch_sizes]
+        modes += [f"batch {b}" for b in args.batch_sizes]
         rows, reference = [], None
         for mode in modes:
             seconds, boxes = run_mode(mode, args.backbone, args.device, sequences)

@@ -141,7 +141,7 @@ def test_onnx_tracker_boxes_match_torch_tracker(exported, sequence):
 
 
 def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"template\.onnx.*siamfcpp\.export"):
+    with pytest.raises(FileNotFoundError, match=r"template\.onnx.*python export\.py"):
         OnnxSiamFCpp(tmp_path)
 
 
