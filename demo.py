@@ -15,6 +15,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.demo import demo
 
 # Hydra reads `box=1,2,3,4` as a sweep over four values; make it the list the user meant
@@ -22,6 +23,7 @@ _BARE_BOX = re.compile(r"^(box=)([^\[\]'\"]+,[^\[\]'\"]+)$")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="demo")
+@entry_point
 def main(cfg: DictConfig) -> None:
     demo(cfg)
 

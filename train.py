@@ -15,11 +15,13 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.sweeps import objective
 from siamfcpp.training.pipeline import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@entry_point
 def main(cfg: DictConfig) -> float | None:
     return objective(cfg, train(cfg))  # the value of cfg.optimized_metric, for sweepers
 

@@ -12,8 +12,28 @@ head, targets and tracker follow, for any backbone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from omegaconf import OmegaConf
+
+
+class ConfigValueError(ValueError):
+    """A config value outside its allowed range.
+
+    ``key`` is relative to the config node the object is built from (``test_lr`` of the tracker
+    node); the entry points name the node in front (``tracker.test_lr``, see
+    :mod:`siamfcpp.apps.cli`).
+    """
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        self.key = key
+        self.value = value
+        self.expected = expected
+        super().__init__(self.message())
+
+    def message(self, prefix: str = "") -> str:
+        key = f"{prefix}.{self.key}" if prefix else self.key
+        return f"{key}={self.value!r} is not allowed: {self.expected}"
 
 
 def score_size(z_size: int, x_size: int, total_stride: int, conv_bn: Sequence[bool]) -> int:

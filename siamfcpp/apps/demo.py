@@ -2,7 +2,7 @@
 
 Composed by Hydra from ``conf/demo.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker`` and
 the top-level keys ``video``, ``box``, ``checkpoint``, ``onnx_dir``, ``device``, ``seed``, ``show``,
-``fps`` and ``output_dir``.
+``fps``, ``output_dir`` and ``overwrite``.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def demo(cfg: DictConfig) -> DemoResult:
     reader = FrameReader(cfg.video)  # fails early, naming the file, before the model is built
     box = None if cfg.box is None else parse_box(cfg.box)
     device = resolve_device(cfg.device)
-    output_dir = prepare_run_dir(cfg.output_dir, cfg)
+    output_dir = prepare_run_dir(cfg.output_dir, cfg, task="demo", restart=cfg.overwrite)
     engine = build_engine(cfg.tracker, build_network(cfg, device), device, num_slots=1)
     with torch.inference_mode():
         result = track_video(

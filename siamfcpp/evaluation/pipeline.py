@@ -2,7 +2,7 @@
 
 Composed by Hydra from ``conf/evaluate.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker``,
 ``cfg.benchmark``, and the top-level keys ``checkpoint``, ``device``, ``seed``, ``output_dir``,
-``batch_sequences``, ``devices``, ``tracker_name`` and ``optimized_metric``.
+``batch_sequences``, ``devices``, ``tracker_name``, ``overwrite`` and ``optimized_metric``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     (:mod:`siamfcpp.evaluation.sharding`) and scored here, into the report a single process writes.
     """
     device = resolve_device(cfg.device)
-    output_dir = prepare_run_dir(cfg.output_dir, cfg)
+    output_dir = prepare_run_dir(cfg.output_dir, cfg, task="evaluate", restart=cfg.overwrite)
     benchmark = instantiate(cfg.benchmark)
     tracker_name = cfg.tracker_name or default_tracker_name()
     log.info("evaluating %s on %s, results in %s", tracker_name, benchmark.name, output_dir)

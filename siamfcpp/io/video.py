@@ -97,6 +97,7 @@ class AnnotatedVideoWriter:
     def __init__(self, stem: str | os.PathLike, fps: float, frame_size: tuple[int, int]) -> None:
         stem = Path(stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
+        self.frame_size = tuple(frame_size)
         for fourcc, suffix in VIDEO_CODECS:
             self.path = stem.with_suffix(suffix)
             # the container is chosen from the suffix, so the temporary name keeps it
@@ -115,6 +116,12 @@ class AnnotatedVideoWriter:
         )
 
     def write(self, frame: np.ndarray) -> None:
+        """Append a BGR uint8 frame of the writer's size (OpenCV would silently drop others)."""
+        if (frame.shape[1], frame.shape[0]) != self.frame_size:
+            raise ValueError(
+                f"{self.path}: frame is {frame.shape[1]}x{frame.shape[0]} but the video is "
+                f"{self.frame_size[0]}x{self.frame_size[1]}"
+            )
         self.writer.write(frame)
 
     def close(self) -> Path:

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from siamfcpp.tracking.postprocess import track_step
 from siamfcpp.tracking.tracker import (
+    NON_FINITE_OUTPUT,
     Kernels,
     SearchRequest,
     SiamFCppTracker,
@@ -159,7 +160,7 @@ class FastSiamFCppTracker(SiamFCppTracker):
     ) -> list[SearchRequest]:
         if self._state is None:
             raise RuntimeError("call init(frame, box_xywh) before update(frame)")
-        _check_frame(frame)
+        _check_frame(frame, self.image_wh)
         if prior_xywh is not None:
             center, size = self._state_from_xywh(prior_xywh)
             self._state = torch.from_numpy(np.concatenate([center, size])).to(self.device)
@@ -189,7 +190,7 @@ class FastSiamFCppTracker(SiamFCppTracker):
         # the one device->host transfer of the frame: the box and the finiteness flag
         out = torch.cat([self._state, finite.float()[None]]).cpu().numpy()
         if out[4] != 1:
-            raise FloatingPointError("network output is not finite (NaN/inf): check the weights")
+            raise FloatingPointError(NON_FINITE_OUTPUT)
         self.center_xy, self.target_sz = out[:2].copy(), out[2:4].copy()
         return self.box_xywh
 

@@ -21,12 +21,24 @@ SearchRequest = tuple[torch.Tensor, Kernels]
 """One network call a frame needs: search crop ``x [1, 3, X, X]`` and the kernels to score it."""
 
 
-def _check_frame(frame: np.ndarray) -> None:
+NON_FINITE_OUTPUT = (
+    "network output is not finite (NaN/inf): the network's activations overflow (its weights "
+    "are checked finite when a checkpoint is loaded)"
+)
+
+
+def _check_frame(frame: np.ndarray, image_wh: tuple[int, int] | None = None) -> None:
+    """A BGR uint8 ``[H, W, 3]`` frame, of size ``image_wh`` (the initial frame's) if given."""
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
         shape = getattr(frame, "shape", type(frame).__name__)
         raise ValueError(f"frame must be a BGR uint8 array of shape [H, W, 3], got {shape}")
     if frame.dtype != np.uint8:
         raise ValueError(f"frame must be uint8 (as cv2.imread returns), got {frame.dtype}")
+    if image_wh is not None and (frame.shape[1], frame.shape[0]) != tuple(image_wh):
+        raise ValueError(
+            f"frame is {frame.shape[1]}x{frame.shape[0]} but the target was initialised on a "
+            f"{image_wh[0]}x{image_wh[1]} frame: the frames of a sequence must keep one size"
+        )
 
 
 def _check_overlaps_frame(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> None:
@@ -150,7 +162,7 @@ class SiamFCppTracker:
         ``(x [1, 3, X, X], kernels)`` pairs whose outputs :meth:`end_update` takes in order."""
         if self.center_xy is None:
             raise RuntimeError("call init(frame, box_xywh) before update(frame)")
-        _check_frame(frame)
+        _check_frame(frame, self.image_wh)
         if prior_xywh is not None:
             self.center_xy, self.target_sz = self._state_from_xywh(prior_xywh)
         crop, self.last_scale = self._crop(frame, self.x_size)
@@ -165,7 +177,7 @@ class SiamFCppTracker:
         outputs = [(s.cpu().numpy(), b.cpu().numpy()) for s, b in outputs]
         score, boxes_xyxy = self._fuse(outputs)
         if not (np.all(np.isfinite(score)) and np.all(np.isfinite(boxes_xyxy))):
-            raise FloatingPointError("network output is not finite (NaN/inf): check the weights")
+            raise FloatingPointError(NON_FINITE_OUTPUT)
         _check_num_cells(score.shape[0], self.window.shape[0], self.score_size)
         self.center_xy, self.target_sz, pscore = track_step(
             score,
