@@ -222,6 +222,7 @@ def test_sweep_study_names_follow_the_fixed_settings_not_the_swept_ones(compose_
     assert study(f"checkpoint={weights}", "tracker.test_lr=0.3") == base  # swept: free
     assert study(f"checkpoint={weights}", "devices=2") == base
     assert study(f"checkpoint={weights}", "backbone=googlenet") != base
+    assert study(f"checkpoint={weights}", "optimized_metric=SR.50") != base
     torch.save({"a": torch.ones(2)}, weights)
     assert study(f"checkpoint={weights}") != base
 

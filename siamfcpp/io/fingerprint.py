@@ -136,11 +136,17 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
 def study_fingerprint(*, _root_: DictConfig) -> str:
     """Resolver ``${siamfcpp.study_fingerprint:}``: the fingerprint of a sweep's settings less
-    the swept parameters (``hydra.sweeper.params``), so that a study continues only with the same
-    network, checkpoint, benchmark or data and fixed hyper-parameters."""
+    the swept parameters (``hydra.sweeper.params``), plus its objective (``optimized_metric``,
+    ``hydra.sweeper.direction``), so that a study continues only with the same network,
+    checkpoint, benchmark or data, fixed hyper-parameters and objective."""
     params = OmegaConf.select(_root_, "hydra.sweeper.params") or {}
     task = OmegaConf.select(_root_, "hydra.job.name") or "run"
-    return fingerprint(run_settings(_root_, task, also_ignore=list(params)))
+    settings = run_settings(_root_, task, also_ignore=list(params))
+    settings["objective"] = [
+        OmegaConf.select(_root_, "optimized_metric"),
+        OmegaConf.select(_root_, "hydra.sweeper.direction"),
+    ]
+    return fingerprint(settings)
 
 
 def register_resolver() -> None:
