@@ -154,14 +154,15 @@ def build_logger(cfg: DictConfig) -> Logger | bool:
     if not str(cfg.logger.get("_target_", "")).endswith("WandbLogger"):
         return instantiate(cfg.logger)
     trial = sweep_trial()
-    return instantiate(
+    logger = instantiate(
         cfg.logger,
         name=cfg.logger.name if trial is None else f"{cfg.logger.name}-{trial}",
         group=experiment_name(cfg),
         tags=["train", *sweep_tags()],
         job_type="train",
-        config=OmegaConf.to_container(cfg, resolve=True),
     )
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return logger
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
