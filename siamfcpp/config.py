@@ -11,7 +11,8 @@ head, targets and tracker follow, for any backbone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 
 from omegaconf import OmegaConf
 
@@ -35,3 +36,25 @@ def register_resolvers() -> None:
     """Register the resolvers (idempotent)."""
     if not OmegaConf.has_resolver("siamfcpp.score_size"):
         OmegaConf.register_new_resolver("siamfcpp.score_size", score_size)
+
+
+def rename_overrides(argv: Sequence[str], renames: Mapping[str, str]) -> list[str]:
+    """Command-line overrides with deprecated spellings replaced, each with a note on stderr.
+
+    ``renames`` maps an old spelling to the new one: a key prefix ending in ``.`` (e.g.
+    ``checkpoint.`` -> ``callbacks.model_checkpoint.``) renames every key under it; any other
+    entry (e.g. ``experiment=siamfcpp_alexnet-trn``) renames that exact override. Hydra's
+    ``+`` / ``++`` / ``~`` markers are kept.
+    """
+    out = []
+    for arg in argv:
+        marker = arg[: len(arg) - len(arg.lstrip("+~"))]
+        body = arg[len(marker) :]
+        for old, new in renames.items():
+            if body == old or (old.endswith(".") and body.startswith(old)):
+                renamed = marker + new + body[len(old) :]
+                print(f"note: `{arg}` is deprecated, use `{renamed}`", file=sys.stderr)
+                arg = renamed
+                break
+        out.append(arg)
+    return out

@@ -18,8 +18,10 @@ def run_script(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
+    fails: bool = False,
 ) -> subprocess.CompletedProcess:
-    """``python <REPO>/<script> <args>`` in ``cwd``; asserts it succeeded (output in the message).
+    """``python <REPO>/<script> <args>`` in ``cwd``; asserts that it succeeded, or with
+    ``fails=True`` that it failed (either way the output is in the assertion message).
 
     wandb stays offline, Hydra prints full tracebacks and rich tables are wide enough to read;
     ``env`` adds to or overrides those variables.
@@ -39,5 +41,6 @@ def run_script(
         text=True,
         timeout=timeout,
     )
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    outcome = "succeeded" if fails else "failed"
+    assert (proc.returncode != 0) == fails, f"{script} {outcome}:\n{proc.stdout}\n{proc.stderr}"
     return proc

@@ -7,19 +7,18 @@ weights (the demo's output files are checked, not tracking accuracy).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from siamfcpp.apps.demo import demo, parse_box
 from siamfcpp.data.sources.synthetic import generate_sequence
 from siamfcpp.io.files import read_boxes
 from siamfcpp.io.video import FrameReader
+from tests.cli import run_script
+from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_FRAMES = 12
@@ -54,8 +53,7 @@ def image_folder(sequence, tmp_path_factory):
 
 
 def _cfg(*overrides):
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("demo", overrides=list(overrides))
+    return compose_config("demo", *overrides)
 
 
 def _box_override(box):
@@ -96,20 +94,9 @@ def test_frame_reader_reads_folder_sorted_and_video_frames(sequence, video_file,
 def test_cli_accepts_bare_box_and_writes_into_the_run_dir(sequence, image_folder, tmp_path):
     _, gt = sequence
     box = ",".join(f"{v:.1f}" for v in gt[0])
-    run = subprocess.run(
-        [
-            sys.executable,
-            "demo.py",
-            f"video={image_folder}",
-            f"box={box}",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run_script(
+        "demo.py", f"video={image_folder}", f"box={box}", f"hydra.run.dir={tmp_path}", cwd=ROOT
     )
-    assert run.returncode == 0, run.stderr[-3000:]
     assert len((tmp_path / "boxes.txt").read_text().splitlines()) == NUM_FRAMES
     assert list(tmp_path.glob("annotated.*"))
 

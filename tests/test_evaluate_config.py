@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+
+from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -47,8 +48,7 @@ ZOO = {
 
 
 def _compose(*overrides: str):
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        return compose("evaluate", overrides=list(overrides), return_hydra_config=True)
+    return compose_config("evaluate", *overrides, return_hydra_config=True)
 
 
 def test_defaults():

@@ -20,14 +20,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from siamfcpp.apps import export
 from siamfcpp.apps.demo import demo
-from siamfcpp.apps.export import CONF_DIR, compose_config, main
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_unfold
 from siamfcpp.model.onnx_runtime import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
+from tests.conftest import compose_config
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 OUTPUT_RTOL = 1e-4
@@ -49,8 +49,8 @@ def exported(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"export_{model_name}")
     checkpoint = write_parity_checkpoint(model_name, tmp)
     overrides = [f"experiment={FIXTURE_MODELS[model_name][1]}", f"checkpoint={checkpoint}"]
-    main([*overrides, f"output_dir={tmp / 'onnx'}"])
-    cfg = compose_config([*overrides, "output_dir=unused"])
+    export.main([*overrides, f"output_dir={tmp / 'onnx'}"])
+    cfg = export.compose_config([*overrides, "output_dir=unused"])
     network = instantiate(cfg.model)
     load_checkpoint(network, checkpoint)
     return model_name, cfg, network.eval(), tmp / "onnx"
@@ -147,7 +147,7 @@ def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
 
 def test_export_needs_an_output_dir():
     with pytest.raises(SystemExit, match="output_dir=DIR"):
-        main(["checkpoint=null"])
+        export.main(["checkpoint=null"])
 
 
 @pytest.mark.parametrize("exported", ["alexnet"], indirect=True)
@@ -165,11 +165,9 @@ def test_demo_tracks_with_the_exported_network(exported, tmp_path):
         ("torch", f"checkpoint={next(onnx_dir.parent.glob('*.pkl'))}"),
         ("onnx", f"onnx_dir={onnx_dir}"),
     ):
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                "demo",
-                overrides=[preset, source, f"video={folder}", box, f"output_dir={tmp_path / name}"],
-            )
+        cfg = compose_config(
+            "demo", preset, source, f"video={folder}", box, f"output_dir={tmp_path / name}"
+        )
         results[name] = demo(cfg).boxes
     assert results["onnx"].shape == (DEMO_FRAMES, 4)
     assert (tmp_path / "onnx" / "boxes.txt").is_file()

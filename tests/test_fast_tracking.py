@@ -16,13 +16,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from siamfcpp.geometry import get_subwindow
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.tracking.fast import FastSiamFCppTracker, crop_bilinear
+from tests.conftest import compose_config
 from tests.parity_weights import TRACKER_FIXTURE, write_parity_checkpoint
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -35,11 +35,9 @@ def _trackers(tmp_path, device="cpu", **fast_overrides):
     trackers = []
     for option in ("siamfcpp", "siamfcpp_fast"):
         extra = [f"tracker.{k}={v}" for k, v in fast_overrides.items()] if "fast" in option else []
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                "evaluate",
-                overrides=["experiment=siamfcpp_alexnet-new", f"tracker={option}", *extra],
-            )
+        cfg = compose_config(
+            "evaluate", "experiment=siamfcpp_alexnet-new", f"tracker={option}", *extra
+        )
         model = instantiate(cfg.model)
         load_checkpoint(model, write_parity_checkpoint("alexnet", tmp_path))
         trackers.append(instantiate(cfg.tracker, model=model, device=device))

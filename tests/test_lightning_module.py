@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import nn
 
@@ -26,6 +25,7 @@ from siamfcpp.training.module import (
     apply_freeze_schedule,
     group_parameters,
 )
+from tests.conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGINAL_LR = {
@@ -121,8 +121,7 @@ def test_param_groups_scale_backbone_and_reject_stale_patterns():
 
 
 def _compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+    return compose_config("train", *overrides)
 
 
 # The original recipes' DynamicFreezer schedules (regex on the original parameter names, epoch,

@@ -29,15 +29,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.utils import instantiate
 
@@ -50,6 +47,8 @@ from siamfcpp.io import frames as frame_io
 from siamfcpp.io.frames import CorruptFrameError, read_frame
 from siamfcpp.model.checkpoints import CheckpointError, file_md5, load_checkpoint
 from siamfcpp.tracking.engine import SequentialSlots, build_engine
+from tests.cli import run_script
+from tests.conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 T = 5  # frames per test sequence
@@ -57,8 +56,7 @@ W, H = 64, 48
 
 
 def compose_cfg(config: str, *overrides: str):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name=config, overrides=list(overrides))
+    return compose_config(config, *overrides)
 
 
 class StillTracker:
@@ -311,14 +309,7 @@ def test_training_sequence_with_nan_boxes_never_yields_them(tmp_path, caplog):
 
 
 def test_unknown_benchmark_name_lists_the_options(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), "benchmark=votx"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0
+    proc = run_script("evaluate.py", "benchmark=votx", cwd=tmp_path, timeout=300, fails=True)
     assert "Could not find 'benchmark/votx'" in proc.stderr
     assert "Available options in 'benchmark'" in proc.stderr and "vot2018" in proc.stderr
 

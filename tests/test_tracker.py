@@ -1,7 +1,5 @@
 """SiamFCppTracker / SiamFCppMultiTempTracker behaviour with a scripted stand-in network."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,6 +8,7 @@ from torch import nn
 from siamfcpp.geometry import crop_scale, xywh_to_cxywh
 from siamfcpp.tracking.memory import SiamFCppMultiTempTracker, TemplateMemory, fuse_scores
 from siamfcpp.tracking.tracker import SiamFCppTracker
+from tests.conftest import compose_config
 
 SCORE_SIZE, STRIDE, X_SIZE = 17, 8, 303
 OFFSET = (X_SIZE - 1 - (SCORE_SIZE - 1) * STRIDE) // 2  # crop pixel of score cell 0
@@ -207,12 +206,9 @@ def test_multi_temp_validates_memory_settings():
 @pytest.mark.parametrize("tracker", ["siamfcpp", "multi_temp"])
 @pytest.mark.parametrize("backbone", ["alexnet", "googlenet"])
 def test_tracker_configs_instantiate_with_head_geometry(tracker, backbone):
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    conf = str(Path(__file__).resolve().parents[1] / "conf")
-    with initialize_config_dir(conf, version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"backbone={backbone}", f"tracker={tracker}"])
+    cfg = compose_config("evaluate", f"backbone={backbone}", f"tracker={tracker}")
     trk = instantiate(cfg.tracker, model=ScriptedNet(), device="cpu")
     assert (trk.x_size, trk.score_size) == (cfg.model.head.x_size, cfg.model.head.score_size)
     assert trk.window.shape == (cfg.model.head.score_size**2,)

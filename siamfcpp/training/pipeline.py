@@ -1,9 +1,9 @@
 """Training pipeline behind ``train.py``: config -> data, network, LightningModule, Trainer -> fit.
 
 Composed by Hydra from ``conf/train.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.data``,
-``cfg.module``, ``cfg.trainer``, ``cfg.logger`` (null: none), ``cfg.checkpoint`` (the
-``ModelCheckpoint`` callback), ``cfg.callbacks`` (more Lightning callbacks by name) and the
-top-level keys ``seed``, ``ckpt_path``, ``resume``, ``output_dir``.
+``cfg.module``, ``cfg.trainer``, ``cfg.logger`` (null: none), ``cfg.callbacks`` (Lightning
+callbacks by name, one of them the ``ModelCheckpoint``) and the top-level keys ``seed``,
+``ckpt_path``, ``resume``, ``output_dir``.
 
 Interruption: checkpoints are written atomically (:class:`AtomicCheckpointIO`), and running the
 same command again (same ``output_dir``, i.e. the same ``hydra.run.dir``) resumes from
@@ -26,12 +26,19 @@ import torch
 from hydra.utils import instantiate
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
 from siamfcpp.io.files import atomic_write_bytes
 from siamfcpp.io.run_dir import prepare_run_dir
 
 log = logging.getLogger(__name__)
+
+_RECIPES = ("siamfcpp_alexnet-trn", "siamfcpp_googlenet-trn", "siamfcpp_googlenet-trn-fulldata")
+#: old spellings of train.py overrides that still work (:func:`siamfcpp.config.rename_overrides`)
+DEPRECATED_OVERRIDES = {
+    "checkpoint.": "callbacks.model_checkpoint.",
+    **{f"experiment={recipe}": f"recipe={recipe}" for recipe in _RECIPES},
+}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -98,6 +105,17 @@ def resume_path(cfg: DictConfig, checkpoint_dir: Path) -> str | None:
     return str(last)
 
 
+def _model_checkpoint(callbacks: list[pl.Callback]) -> ModelCheckpoint:
+    """The one ``ModelCheckpoint`` of the callbacks: resuming reads its folder's ``last.ckpt``."""
+    found = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+    if len(found) != 1:
+        raise ValueError(
+            f"train.py needs exactly one ModelCheckpoint callback, found {len(found)}: keep "
+            "callbacks.model_checkpoint (conf/callbacks/default.yaml)"
+        )
+    return found[0]
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the configured module on the configured data.
 
@@ -110,12 +128,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.module)
-    checkpoint = instantiate(cfg.checkpoint)
+    # the callbacks of the config (cfg.callbacks: name -> _target_ node, conf/callbacks/)
+    callbacks: list[pl.Callback] = [instantiate(node) for node in cfg.callbacks.values() if node]
+    checkpoint = _model_checkpoint(callbacks)
     ckpt_path = resume_path(cfg, Path(checkpoint.dirpath))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    callbacks: list[pl.Callback] = [checkpoint, RichProgressBar()]
-    # extra callbacks from the config (cfg.callbacks: name -> _target_ node), e.g. wandb images
-    callbacks += [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node]
+    callbacks.append(RichProgressBar())
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
