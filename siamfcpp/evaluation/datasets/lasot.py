@@ -6,7 +6,7 @@ from pathlib import Path
 
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.datasets.one_pass import (
-    OPEScoring,
+    SuccessPrecisionBenchmark,
     check_first_box,
     require_dir,
     toolkit_data_file,
@@ -14,7 +14,7 @@ from siamfcpp.evaluation.datasets.one_pass import (
 from siamfcpp.io.files import read_boxes
 
 
-class LaSOTBenchmark(OPEScoring):
+class LaSOTBenchmark(SuccessPrecisionBenchmark):
     """LaSOT: ``<root>/<class>/<class>-<k>/img/%08d.jpg`` and ``groundtruth.txt``.
 
     Args:

@@ -3,9 +3,9 @@
 :class:`OnePassBenchmark` is the base of the one-pass benchmarks: it tracks the sequences that have
 no results yet (:class:`~siamfcpp.evaluation.protocols.OnePassJob` on the tracking engine) and
 writes one box file and one time file per sequence, atomically (the box file last: it marks the
-sequence as finished). GOT-10k (and the synthetic benchmark) score with the got10k toolkit; the
-OPE benchmarks (OTB100, UAV123, LaSOT, TrackingNet) with :class:`OPEScoring`: per-sequence
-success / precision (:mod:`siamfcpp.evaluation.metrics.one_pass`), averaged over sequences as the
+sequence as finished). GOT-10k (and the synthetic benchmark) score with the got10k toolkit; OTB100,
+UAV123, LaSOT and TrackingNet with :class:`SuccessPrecisionBenchmark`: per-sequence success /
+precision (:mod:`siamfcpp.evaluation.metrics.one_pass`), averaged over sequences as the
 benchmarks' toolkits do. A split whose ground truth is withheld is packed into
 ``<output_dir>/<tracker>.zip`` for its evaluation server (:func:`write_submission`).
 """
@@ -110,8 +110,9 @@ class OnePassBenchmark(Benchmark):
         return f"{len(job.times)} frames, {fps(len(job.times), float(job.times.sum())):.1f} FPS"
 
 
-class OPEScoring(OnePassBenchmark):
-    """OPE result layout, scores and submission; subclasses only read their sequences.
+class SuccessPrecisionBenchmark(OnePassBenchmark):
+    """One-pass result layout ``<seq>.txt``, success / precision scores and the submission
+    archive; subclasses only read their sequences.
 
     Attributes:
         normalized_precision: whether the benchmark defines normalised precision.

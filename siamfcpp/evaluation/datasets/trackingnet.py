@@ -8,11 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from siamfcpp.evaluation.datasets.base import SequenceData
-from siamfcpp.evaluation.datasets.one_pass import OPEScoring, check_first_box, require_dir
+from siamfcpp.evaluation.datasets.one_pass import (
+    SuccessPrecisionBenchmark,
+    check_first_box,
+    require_dir,
+)
 from siamfcpp.io.files import read_boxes
 
 
-class TrackingNetBenchmark(OPEScoring):
+class TrackingNetBenchmark(SuccessPrecisionBenchmark):
     """TrackingNet: ``<root>/<subset>/frames/<seq>/<i>.jpg`` (0-based) and ``anno/<seq>.txt``.
 
     Args:
