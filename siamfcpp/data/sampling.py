@@ -17,8 +17,9 @@ Two deliberate differences from the original code:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,13 +64,24 @@ class PairFilter:
         return self.min_area_rate < area_rate < self.max_area_rate and elongation < self.max_ratio
 
 
+FrameOpener = Callable[[TrackSequence, int], Any]
+"""Opens frame ``index`` of a sequence: returns the frame (decoded, or a handle that decodes it
+later) as an object with a ``shape`` whose first two entries are ``(height, width)``."""
+
+
+def decode_frame(sequence: TrackSequence, index: int) -> np.ndarray:
+    """The default :data:`FrameOpener`: the decoded BGR uint8 frame."""
+    return load_frame(sequence.frames[index])
+
+
 @dataclass(frozen=True)
 class TrackPair:
-    """A template frame and a search frame with their object boxes (``x, y, w, h``)."""
+    """A template frame and a search frame (as the :data:`FrameOpener` returns them, decoded
+    arrays by default) with their object boxes (``x, y, w, h``)."""
 
-    image_z: np.ndarray
+    image_z: Any
     box_z: np.ndarray
-    image_x: np.ndarray
+    image_x: Any
     box_x: np.ndarray
     negative: bool
 
@@ -80,8 +92,8 @@ class _Frame:
     sequence: TrackSequence
     index: int
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
-        return load_frame(self.sequence.frames[self.index]), self.sequence.boxes[self.index]
+    def open(self, open_frame: FrameOpener) -> tuple[Any, np.ndarray]:
+        return open_frame(self.sequence, self.index), self.sequence.boxes[self.index]
 
 
 class TrackPairSampler:
@@ -106,7 +118,8 @@ class TrackPairSampler:
         self.negative_pair_ratio = negative_pair_ratio
         self.pair_filter = pair_filter
 
-    def sample(self, rng: np.random.Generator) -> TrackPair:
+    def sample(self, rng: np.random.Generator, open_frame: FrameOpener = decode_frame) -> TrackPair:
+        """One pair; only ``rng`` decides which (``open_frame`` only says how frames are read)."""
         negative = bool(rng.random() < self.negative_pair_ratio)
         for _ in range(MAX_DRAWS):
             frames = (
@@ -118,9 +131,11 @@ class TrackPairSampler:
                 continue
             if negative and frames[0].sequence_key == frames[1].sequence_key:
                 continue  # the same object is no negative example
-            image_z, box_z = frames[0].load()
+            image_z, box_z = frames[0].open(open_frame)
             # The same frame twice (static images; equal indices) is read once.
-            image_x, box_x = (image_z, box_z) if frames[1] is frames[0] else frames[1].load()
+            image_x, box_x = (
+                (image_z, box_z) if frames[1] is frames[0] else frames[1].open(open_frame)
+            )
             if self.pair_filter.accepts(image_z.shape, box_z) and self.pair_filter.accepts(
                 image_x.shape, box_x
             ):
