@@ -163,6 +163,34 @@ class RandomCropPair:
         ]
         return CroppedPair(crops[0], crops[1], geometry.box_z_xyxy, geometry.box_x_xyxy)
 
+    def reach(self, box_xywh: np.ndarray) -> tuple[float, float]:
+        """How far and how finely any crop around ``box_xywh`` (template or search) can read its
+        frame: the largest distance from the box centre to a pixel the bilinear crop reads, and
+        the smallest step between the frame points of neighbouring crop pixels (frame pixels).
+        """
+        box = np.asarray(box_xywh, dtype=np.float64)
+        context = float(context_size(box[2:], self.context_amount))
+        reach, finest = 0.0, np.inf
+        for out_size, largest, smallest, max_shift in (
+            (
+                self.x_size,
+                self.x_size * context * (1 + self.max_scale) / self.z_size,
+                self.x_size * context / ((1 + self.max_scale) * self.z_size),
+                self.max_shift,
+            ),
+            (
+                self.z_size,
+                context * (1 + self.max_scale_temp),
+                context / (1 + self.max_scale_temp),
+                self.max_shift_temp,
+            ),
+        ):
+            # the window's centre moves by up to max_shift half sides; the bilinear neighbours
+            # of its last points lie one pixel further
+            reach = max(reach, max_shift * largest / 2 + (largest - 1) / 2 + 1)
+            finest = min(finest, (smallest - 1) / (out_size - 1))
+        return reach, finest
+
 
 def _scale_jitter(rng: np.random.Generator, max_scale: float) -> float:
     """Uniform in ``[1 / (1 + max_scale), 1 + max_scale]`` (uniform, not log-uniform: original)."""

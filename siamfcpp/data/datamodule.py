@@ -28,6 +28,7 @@ from siamfcpp.data.device_pairs import (
     PatchPairDataset,
     collate_patch_pairs,
 )
+from siamfcpp.data.patch_cache import CacheOpener
 from siamfcpp.data.sampling import MixtureEntry, PairFilter, TrackPairSampler
 from siamfcpp.model.targets import make_densebox_targets
 
@@ -132,6 +133,8 @@ class SiamPairDataModule(pl.LightningDataModule):
         crop_on: ``cpu`` (reference) or ``device`` (see the module doc).
         max_reduction: ``crop_on=device``: coarsest reduced JPEG decoding (1, 2, 4, 8) a crop
             may read from (1: full resolution, the reference's pixels).
+        patch_cache: ``crop_on=device``: folder of a patch cache made by
+            ``python -m siamfcpp.data.prepare`` to read instead of the frames, or None.
     """
 
     def __init__(
@@ -149,10 +152,13 @@ class SiamPairDataModule(pl.LightningDataModule):
         seed: int,
         crop_on: str,
         max_reduction: int,
+        patch_cache: str | None,
     ) -> None:
         super().__init__()
         if crop_on not in CROP_ON:
             raise ValueError(f"data.crop_on must be one of {CROP_ON}, got {crop_on!r}")
+        if patch_cache is not None and crop_on != "device":
+            raise ValueError("data.patch_cache is read by the device crop: set data.crop_on=device")
         self.sources = dict(sources)
         self.negative_pair_ratio = negative_pair_ratio
         self.pair_filter = pair_filter
@@ -166,6 +172,7 @@ class SiamPairDataModule(pl.LightningDataModule):
         self.seed = seed
         self.crop_on = crop_on
         self.max_reduction = max_reduction
+        self.patch_cache = patch_cache
         self.assemble = PairAssembler(crop.z_size, crop.x_size, score_size, total_stride)
         self.train_set: PairDataset | PatchPairDataset | None = None
 
@@ -177,10 +184,15 @@ class SiamPairDataModule(pl.LightningDataModule):
             list(self.sources.values()), self.negative_pair_ratio, self.pair_filter
         )
         if self.crop_on == "device":
+            opener = (
+                CacheOpener(self.patch_cache, self.crop)
+                if self.patch_cache is not None
+                else DecodingOpener(self.max_reduction)
+            )
             self.train_set = PatchPairDataset(
                 sampler,
                 self.crop,
-                DecodingOpener(self.max_reduction),
+                opener,
                 samples_per_epoch=self.samples_per_epoch,
                 seed=self.seed,
             )
