@@ -14,18 +14,26 @@ SMOKE_RUNS = {
     "eval_walltime.py": ["--sequences", "2", "--frames", "4", "--batch-sizes", "2"],
     "train_throughput.py": [
         *("--steps", "1", "--warmup", "1", "--batch-size", "2", "--workers", "0"),
-        *("--amp", "off", "--channels-last", "off"),
+        *("--amp", "off", "--channels-last", "off", "--backbones", "alexnet"),
+        *("--data", "synthetic", "jpeg", "--paths", "reference", "device", "cache"),
+        *("--jpeg-sequences", "2", "--jpeg-frames", "4", "--frame-size", "320", "240"),
+    ],
+    "train_startup.py": [
+        *("--trainer", "cpu", "--workers", "0", "--steps", "1", "--batch-size", "2"),
+        *("--variants", "2"),
     ],
     "multi_gpu.py": [
         *("--devices", "1", "2", "--train-steps", "2", "--warmup", "1", "--batch-size", "4"),
         *("--workers", "0", "--sequences", "2", "--frames", "4"),
     ],
 }
-# rows of the table: per backbone x path, per mode, per backbone, per device count
+# rows of the table: per backbone x path, per mode, per data x path (no cache of in-memory
+# frames), per variant, per device count
 EXPECTED_ROWS = {
     "tracking_fps.py": 4,
     "eval_walltime.py": 3,
-    "train_throughput.py": 2,
+    "train_throughput.py": 5,
+    "train_startup.py": 2,
     "multi_gpu.py": 2,
 }
 

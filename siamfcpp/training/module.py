@@ -206,7 +206,7 @@ class SiamFCppModule(pl.LightningModule):
         self.channels_last = channels_last
         self.compile_mode = compile
         self.memory_format = torch.contiguous_format
-        self._losses: Callable[[Mapping[str, Tensor]], dict[str, Tensor]] = self.forward_losses
+        self.step_losses: Callable[[Mapping[str, Tensor]], dict[str, Tensor]] = self.forward_losses
 
     def forward(self, im_z: Tensor, im_x: Tensor) -> dict[str, Tensor]:
         return self.model(im_z, im_x)
@@ -235,7 +235,7 @@ class SiamFCppModule(pl.LightningModule):
             self.memory_format = torch.channels_last
             self.model.to(memory_format=self.memory_format)
         if self.compile_mode is not None:
-            self._losses = torch.compile(self.forward_losses, mode=self.compile_mode)
+            self.step_losses = torch.compile(self.forward_losses, mode=self.compile_mode)
 
     def forward_losses(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """The weighted losses of a batch (the part of the step that ``compile`` compiles)."""
@@ -253,7 +253,7 @@ class SiamFCppModule(pl.LightningModule):
             self.log(f"train/lr_{name}", lr, on_step=True, on_epoch=False, batch_size=1)
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        losses = self._losses(batch)
+        losses = self.step_losses(batch)
         batch_size = batch["im_x"].shape[0]
         for name, value in losses.items():
             self.log(
