@@ -241,6 +241,7 @@ def _loss_curve(crop_on: str, steps: int) -> np.ndarray:
                 *SMALL,
                 "data.crop.x_size=191",  # AlexNet's smallest search crop with a 3x3 score map
                 "data.batch_size=4",
+                f"data.samples_per_epoch={4 * steps}",
                 f"data.crop_on={crop_on}",
                 "data.max_reduction=1",
             ],
