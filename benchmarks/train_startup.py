@@ -8,13 +8,15 @@ network built), ``fit start`` (trainer and devices set up, logger started), ``fi
 synchronised: cudnn autotuning, compilation). ``imports`` is ``import`` of the training stack
 alone, in a separate process. Variants, each adding to the one before:
 
-* ``as is``: ``trainer=<trainer>`` with the default logger (wandb, offline);
+* ``as is``: ``trainer=gpu`` (``--device cuda``) or ``trainer=cpu`` with the default logger
+  (wandb, offline);
 * ``logger=none``: without a logger;
 * ``crop_on=device``: the device crop path;
 * ``no cudnn autotune``: ``trainer.benchmark=false``.
 
-    python benchmarks/train_startup.py --trainer gpu --workers 14 --out startup.json   # ~2 min
-    python benchmarks/train_startup.py --trainer cpu --workers 0 --steps 1 --variants 2  # CPU smoke
+    python benchmarks/train_startup.py --device cuda --workers 14 --out startup.json   # ~2 min
+    python benchmarks/train_startup.py --device cpu --workers 0 --steps 1 --batch-size 2 \
+        --variants 2                                                          # CPU smoke run
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from _common import emit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +83,7 @@ def run(args, overrides: list[str], folder: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trainer", default="gpu", help="train.py trainer option")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=14)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3, help="steps of each run")
@@ -90,6 +93,7 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=len(VARIANTS), help="first N variants")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
+    args.trainer = "gpu" if args.device.startswith("cuda") else "cpu"
     rows = []
     imports = import_seconds()
     overrides: list[str] = []

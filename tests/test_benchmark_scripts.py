@@ -19,7 +19,7 @@ SMOKE_RUNS = {
         *("--jpeg-sequences", "2", "--jpeg-frames", "4", "--frame-size", "320", "240"),
     ],
     "train_startup.py": [
-        *("--trainer", "cpu", "--workers", "0", "--steps", "1", "--batch-size", "2"),
+        *("--workers", "0", "--steps", "1", "--batch-size", "2"),
         *("--variants", "2"),
     ],
     "multi_gpu.py": [
