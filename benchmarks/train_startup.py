@@ -1,12 +1,13 @@
 """Where ``train.py``'s time before the first optimisation step goes.
 
 Runs ``python train.py`` as a user does (a few steps on the built-in data, or on ``--data-root``,
-a GOT-10k-layout folder) once per variant, with :class:`siamfcpp.callbacks.StartupTimer`, and
-prints the seconds from the process start to: ``created`` (imports, config, data module and
-network built), ``fit start`` (trainer and devices set up, logger started), ``first batch``
-(data-loader workers started, first batch made) and ``first step`` (first step done, device
-synchronised: cudnn autotuning, compilation). ``imports`` is ``import`` of the training stack
-alone, in a separate process. Variants, each adding to the one before:
+a GOT-10k-layout folder) once per variant, with
+:class:`siamfcpp.training.callbacks.StartupTimer`, and prints the seconds from the process start
+to: ``created`` (imports, config, data module and network built), ``fit start`` (trainer and
+devices set up, logger started), ``first batch`` (data-loader workers started, first batch made)
+and ``first step`` (first step done, device synchronised: cudnn autotuning, compilation).
+``imports`` is ``import`` of the training stack alone, in a separate process. Variants, each
+adding to the one before:
 
 * ``as is``: ``trainer=gpu`` (``--device cuda``) or ``trainer=cpu`` with the default logger
   (wandb, offline);
@@ -64,7 +65,7 @@ def run(args, overrides: list[str], folder: Path) -> dict[str, float]:
         f"data.num_workers={args.workers}",
         f"data.batch_size={args.batch_size}",
         "callbacks.pair_images=null",
-        "+callbacks.startup._target_=siamfcpp.callbacks.StartupTimer",
+        "+callbacks.startup._target_=siamfcpp.training.callbacks.StartupTimer",
         f"+callbacks.startup.path={timings}",
         f"hydra.run.dir={folder}",
         *(

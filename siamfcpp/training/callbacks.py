@@ -147,8 +147,8 @@ class StartupTimer(pl.Callback):
     samples made) and ``first_step`` (the first step done, device synchronised: cudnn autotuning,
     compilation).
 
-    ``python train.py +callbacks.startup._target_=siamfcpp.callbacks.StartupTimer`` (the process
-    start is read from ``/proc``, 1/100 s resolution).
+    ``python train.py +callbacks.startup._target_=siamfcpp.training.callbacks.StartupTimer``
+    (the process start is read from ``/proc``, 1/100 s resolution).
     """
 
     def __init__(self, path: str | None = None) -> None:
