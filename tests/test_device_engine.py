@@ -28,6 +28,7 @@ from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.pipeline import evaluate
 from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run
 from siamfcpp.geometry import get_subwindow
+from siamfcpp.io.decode import NvJpegDecoder, gpu_jpeg_decoding
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.tracking.crop import crop_bilinear
 from siamfcpp.tracking.device_engine import DeviceEngine, MultiTemplateDeviceEngine
@@ -73,12 +74,16 @@ def _fixture_sequences():
     return seqs, data
 
 
-def _track_fixture(engine, reference_boxes, one_step: bool, num_frames: int = 40) -> np.ndarray:
-    """Both fixture sequences side by side in slots 0 and 1 (their first ``num_frames``); per
-    frame the deviation ``[T - 1]`` (max over coordinates and sequences) from
-    ``reference_boxes[k]``."""
+def _track_fixture(
+    engine, reference_boxes, one_step: bool, num_frames: int = 40, frames=None
+) -> np.ndarray:
+    """Both fixture sequences side by side in slots 0 and 1 (their first ``num_frames``; the
+    frames decoded by OpenCV unless given); per frame the deviation ``[T - 1]`` (max over
+    coordinates and sequences) from ``reference_boxes[k]``."""
     seqs, _ = _fixture_sequences()
     (frames0, gt0), (frames1, gt1) = seqs
+    if frames is not None:
+        frames0, frames1 = frames
     engine.init([0, 1], [frames0[0], frames1[0]], np.stack([gt0[0], gt1[0]]))
     deviation = []
     for t in range(1, num_frames):
@@ -406,3 +411,32 @@ def test_cuda_graph_memory_update(compose_config, tmp_path):
     deviation = _memory_update_deviation(compose_config, tmp_path, "cuda", cuda_graph="true")
     print(f"memory update on CUDA (graph), one step vs the reference: {deviation.max():.2e} px")
     assert deviation.max() <= TOLERANCE_PX, deviation
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.skipif(gpu_jpeg_decoding() is None, reason="needs torchvision (nvJPEG)")
+def test_nvjpeg_frames_keep_boxes_within_the_stated_bound(compose_config, tmp_path):
+    """``gpu_decode=true``: the fixture's JPEG frames decoded by nvJPEG differ from OpenCV's by
+    about a grey level; one step, the boxes stay within the float16 bound of the original's."""
+    torch.backends.cudnn.allow_tf32 = False
+    _, data = _fixture_sequences()
+    decoder = NvJpegDecoder(torch.device("cuda"))
+    frames, worst = [], 0.0
+    for k in (0, 1):
+        paths = []
+        for t in range(int(data[f"seq{k}_n"])):
+            paths.append(tmp_path / f"seq{k}_{t:03d}.jpg")
+            paths[-1].write_bytes(data[f"seq{k}_frame{t:03d}"].tobytes())
+        frames.append([decoder.result(ticket) for ticket in decoder.submit(paths)])
+        for path, frame in zip(paths, frames[-1], strict=True):
+            diff = np.abs(frame.cpu().numpy().astype(int) - cv2.imread(str(path)).astype(int))
+            worst = max(worst, float(diff.mean()))
+    print(f"nvJPEG vs OpenCV: mean absolute difference up to {worst:.3f} grey levels per frame")
+    assert worst <= 1.0
+    for model in ("alexnet", "googlenet"):
+        engine = _engine(compose_config, tmp_path, model=model, device="cuda", cuda_graph="true")
+        original = [data[f"{model}_seq{k}_boxes"] for k in (0, 1)]
+        deviation = _track_fixture(engine, original, one_step=True, frames=frames)
+        print(f"{model}, nvJPEG frames, one step vs the original: {deviation.max():.2e} px")
+        assert deviation.max() <= HALF_TOLERANCE_PX, deviation

@@ -54,7 +54,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         engine = build_engine(cfg.tracker, model, device, cfg.batch_sequences)
         with torch.inference_mode():
             workers = decode_workers_for(cfg.batch_sequences, requested=cfg.decode_workers)
-            result = benchmark.run(engine, output_dir, tracker_name, workers)
+            result = benchmark.run(engine, output_dir, tracker_name, workers, cfg.gpu_decode)
     print_summary(result)
     log.info("metrics: %s", output_dir / "metrics.json")
     return result

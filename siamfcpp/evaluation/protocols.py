@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from siamfcpp.evaluation.trajectory import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
-from siamfcpp.io.decode import FrameDecoder, ProcessDecoder, Ticket, open_decoder
+from siamfcpp.io.decode import FrameDecoder, InlineDecoder, Ticket, open_decoder
 from siamfcpp.io.frames import read_frame
 from siamfcpp.tracking.engine import SlotError, TrackingEngine
 
@@ -334,13 +334,15 @@ def run(
     jobs: Iterable[Job],
     *,
     decode_workers: int = 0,
+    gpu_decode: bool = False,
     stats: RunStats | None = None,
 ) -> Iterator[Job]:
     """Track every job with ``engine`` (up to ``engine.num_slots`` at a time).
 
     Yields each job when it is finished (not in input order when several slots run). With
-    ``decode_workers > 0``, that many processes decode frames ahead (:data:`LOOKAHEAD`); ``stats``
-    collects where the time went.
+    ``decode_workers > 0``, that many processes decode frames ahead (:data:`LOOKAHEAD`); with
+    ``gpu_decode``, JPEG frames are decoded ahead on the engine's GPU instead (nvJPEG, see
+    :mod:`siamfcpp.io.decode`). ``stats`` collects where the time went.
 
     Raises:
         ValueError / FloatingPointError: a bad initial box, a non-finite network output or box;
@@ -348,9 +350,15 @@ def run(
     """
     stats = stats if stats is not None else RunStats()
     stats.decode_workers = decode_workers
+    if gpu_decode and engine.frame_device is None:
+        raise ValueError(
+            "gpu_decode=true needs an engine that takes frames on the GPU: "
+            "tracker=siamfcpp_fast (or multi_temp_fast) with device=cuda"
+        )
     entries = engine.num_slots * (LOOKAHEAD + 1) + decode_workers
-    decoder = open_decoder(decode_workers, entries, pin_memory=engine.pinned_frames)
-    frames = _Frames(decoder, LOOKAHEAD if isinstance(decoder, ProcessDecoder) else 0)
+    gpu = engine.frame_device if gpu_decode else None
+    decoder = open_decoder(decode_workers, entries, engine.pinned_frames, gpu)
+    frames = _Frames(decoder, 0 if isinstance(decoder, InlineDecoder) else LOOKAHEAD)
     waiting = iter(jobs)
     busy: dict[int, tuple[Job, Action]] = {}
     start = time.perf_counter()

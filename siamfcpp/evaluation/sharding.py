@@ -78,6 +78,7 @@ def _track_shard(
             run["tracker_name"],
             shard=(rank, len(workers)),
             decode_workers=run["decode_workers"],
+            gpu_decode=cfg.gpu_decode,
         )
     done.put(dict(frame_conversions))
 

@@ -12,6 +12,11 @@ until the caller releases them (:meth:`FrameDecoder.release`). Every frame is de
   process. On a CUDA machine the ring is page-locked (``pin_memory``), so a tracking engine
   uploads a frame from it asynchronously, without another host copy. A frame larger than a
   ring entry comes back through a pipe instead (slower, same pixels).
+* :class:`NvJpegDecoder` (optional, CUDA) decodes JPEG files on the GPU with nvJPEG through
+  ``torchvision.io.decode_jpeg`` when torchvision is installed (it is not a dependency of this
+  project), in one batch per request, on its own stream; its frames are BGR uint8 tensors on the
+  GPU for an engine that takes them (the device engine). nvJPEG's pixels are not OpenCV's (other
+  IDCT and chroma upsampling): the bound is stated in ``tests/test_device_engine.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import mmap
 import multiprocessing
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -47,7 +52,8 @@ class Ticket:
     entry: int | None = None  # ring entry reserved for the frame
     pending: AsyncResult | None = None  # the worker task decoding it
     index: int = 0  # position in that task's results
-    frame: np.ndarray | None = None  # decoded in the caller (the ring's first frame)
+    frame: np.ndarray | torch.Tensor | None = None  # decoded in the caller or on the GPU
+    event: torch.cuda.Event | None = None  # GPU decoding: done when this event is
 
 
 class FrameDecoder(ABC):
@@ -252,9 +258,93 @@ class ProcessDecoder(FrameDecoder):
         self._orphans = busy
 
 
-def open_decoder(workers: int, entries: int, pin_memory: bool) -> FrameDecoder:
-    """:class:`ProcessDecoder` with ``workers > 0`` (where processes can be forked), else
-    :class:`InlineDecoder`."""
+# ---------------------------------------------------------------------- GPU
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def gpu_jpeg_decoding() -> Callable | None:
+    """``torchvision.io.decode_jpeg`` if torchvision is installed (an optional extra), else None."""
+    try:
+        from torchvision.io import decode_jpeg
+    except ImportError:
+        return None
+    return decode_jpeg
+
+
+class NvJpegDecoder(FrameDecoder):
+    """Decodes JPEG files on ``device`` with nvJPEG, one batch per :meth:`submit`; other files
+    (and JPEG files nvJPEG refuses) by :func:`~siamfcpp.io.frames.read_frame` on the host.
+
+    Frames are BGR uint8 ``[H, W, 3]`` tensors on ``device`` (host arrays for the others).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__()
+        self.decode_jpeg = gpu_jpeg_decoding()
+        if self.decode_jpeg is None:
+            raise RuntimeError(
+                "gpu_decode=true needs torchvision (nvJPEG through torchvision.io.decode_jpeg), "
+                "which is not installed: install the torchvision build matching your torch, or "
+                "set gpu_decode=false"
+            )
+        self.device = torch.device(device)
+        self.stream = torch.cuda.Stream(self.device)
+
+    def submit(self, paths: Sequence[Path]) -> list[Ticket]:
+        tickets = [Ticket(Path(p)) for p in paths]
+        jpeg, data = [], []
+        for ticket in tickets:
+            if ticket.path.suffix.lower() in JPEG_SUFFIXES and ticket.path.is_file():
+                jpeg.append(ticket)
+                data.append(
+                    torch.frombuffer(bytearray(ticket.path.read_bytes()), dtype=torch.uint8)
+                )
+        if not jpeg:
+            return tickets
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(self.stream):
+            try:
+                images = self.decode_jpeg(data, mode="RGB", device=self.device)
+            except RuntimeError:  # one bad file fails the batch: decode one by one
+                images = [self._decode_one(d) for d in data]
+            event = torch.cuda.Event()
+            for ticket, image in zip(jpeg, images, strict=True):
+                if image is not None:
+                    ticket.frame = image.flip(0).permute(1, 2, 0)  # RGB CHW -> BGR HWC
+                    ticket.event = event
+            event.record(self.stream)
+        return tickets
+
+    def _decode_one(self, data: torch.Tensor) -> torch.Tensor | None:
+        try:
+            return self.decode_jpeg(data, mode="RGB", device=self.device)
+        except RuntimeError:
+            return None  # read_frame decodes it, or names the file as corrupt
+
+    def result(self, ticket: Ticket) -> np.ndarray | torch.Tensor:
+        start = time.perf_counter()
+        if ticket.event is None:
+            frame = read_frame(ticket.path)
+        else:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(ticket.event)
+            ticket.frame.record_stream(current)  # freed only after the consumer's work
+            frame = ticket.frame
+        self.wait_seconds += time.perf_counter() - start
+        self.decoded += 1
+        return frame
+
+    def release(self, ticket: Ticket) -> None:
+        ticket.frame, ticket.event = None, None
+
+
+def open_decoder(
+    workers: int, entries: int, pin_memory: bool, gpu: torch.device | None = None
+) -> FrameDecoder:
+    """:class:`NvJpegDecoder` on ``gpu`` when given; else :class:`ProcessDecoder` with
+    ``workers > 0`` (where processes can be forked); else :class:`InlineDecoder`."""
+    if gpu is not None:
+        return NvJpegDecoder(gpu)
     if workers > 0 and "fork" in multiprocessing.get_all_start_methods():
         return ProcessDecoder(workers, entries, pin_memory)
     return InlineDecoder()

@@ -92,8 +92,6 @@ class DeviceEngine(TrackingEngine):
         steps: update steps so far.
     """
 
-    pinned_frames = True
-
     def __init__(
         self,
         model: nn.Module,
@@ -133,6 +131,7 @@ class DeviceEngine(TrackingEngine):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.cuda_graph = cuda_graph
         self.pinned_frames = self.device.type == "cuda"
+        self.frame_device = self.device if self.device.type == "cuda" else None
         self.model = model.to(self.device).eval()
         self.model.to(dtype=self.dtype, memory_format=self.memory_format)
 
@@ -208,6 +207,9 @@ class DeviceEngine(TrackingEngine):
         for slot in slots:
             self._busy[slot] = True
         self._after_init(slots)
+        if self.device.type == "cuda":
+            # the frames' host memory (staging rows, the decoders' ring) is reused once we return
+            torch.cuda.current_stream(self.device).synchronize()
 
     @torch.inference_mode()
     def update(self, slots: Sequence[int], frames: Sequence[Frame]) -> np.ndarray:
@@ -218,9 +220,6 @@ class DeviceEngine(TrackingEngine):
         for slot, frame in zip(slots, frames, strict=True):
             with naming_slot(slot):
                 sizes.append(_frame_hw(frame)[::-1])
-        cuda = self.device.type == "cuda"
-        if cuda:
-            self._timing[0].record()
         self._upload(slots, frames)
         table = self._table_host
         table[:, _UPDATE] = 0
@@ -228,6 +227,9 @@ class DeviceEngine(TrackingEngine):
         table[list(slots), _WIDTH:] = torch.tensor(sizes)
         if self.cuda_graph and self._graph is None:
             self._graph = self._capture()
+        cuda = self.device.type == "cuda"
+        if cuda:  # device time from here: the frames' uploads are queued (and overlap the host)
+            self._timing[0].record()
         self._table.copy_(table, non_blocking=True)
         if self._graph is not None:
             self._graph.replay()
@@ -279,18 +281,20 @@ class DeviceEngine(TrackingEngine):
 
         Static shapes, no host synchronisation: this is what the CUDA graph holds.
         """
-        moving = self._table[:, _UPDATE, None] != 0
-        wh = self._table[:, _WIDTH:]
-        scale = crop_scale(self._size, self.z_size, self._context)
-        x = crop_bilinear(
-            self._frames,
-            wh,
-            self._center,
-            torch.round(self.x_size / scale),
-            self.x_size,
-            self._border,
-        )
+        x, scale = self._crop_all()
         score, boxes = self._search(x)
+        self._postprocess(score, boxes, scale)
+
+    def _crop_all(self) -> tuple[Tensor, Tensor]:
+        """Search crops ``[S, 3, X, X]`` of every slot from its frame, and their scales ``[S]``."""
+        scale = crop_scale(self._size, self.z_size, self._context)
+        src = torch.round(self.x_size / scale)
+        wh = self._table[:, _WIDTH:]
+        x = crop_bilinear(self._frames, wh, self._center, src, self.x_size, self._border)
+        return x, scale
+
+    def _postprocess(self, score: Tensor, boxes: Tensor, scale: Tensor) -> None:
+        """The reference post-processing on ``[S, N]``; moves flagged slots, writes the output."""
         center, size, _ = track_step(
             score,
             boxes,
@@ -306,9 +310,48 @@ class DeviceEngine(TrackingEngine):
             window_influence=self.window_influence,
         )
         finite = torch.isfinite(score).all(-1) & torch.isfinite(boxes).flatten(1).all(-1)
+        moving = self._table[:, _UPDATE, None] != 0
         self._center.copy_(torch.where(moving, center, self._center))
         self._size.copy_(torch.where(moving, size, self._size))
         self._out.copy_(torch.cat([self._center, self._size, finite[:, None].float()], dim=1))
+
+    @torch.inference_mode()
+    def profile(self, frames: Sequence[Frame] = (), repeats: int = 20) -> dict[str, float]:
+        """Milliseconds per step of each phase on the device: ``upload`` of ``frames`` (one per
+        slot from 0, if given), ``crop``, ``network``, ``postprocess`` (run one after the other)
+        and the ``step`` as :meth:`update` runs it (the graph's replay with ``cuda_graph``), over
+        ``repeats`` steps on the frames of the last update. No slot moves."""
+        if self._kernels is None or self._frames is None:
+            raise RuntimeError("profile needs a step to replay: call init and update first")
+        self._table[:, _UPDATE].zero_()
+        cuda = self.device.type == "cuda"
+
+        def timed(run) -> float:
+            run()  # warm
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(True)
+                start.record()
+                for _ in range(repeats):
+                    run()
+                end.record()
+                end.synchronize()
+                return start.elapsed_time(end) / repeats
+            begin = time.perf_counter()
+            for _ in range(repeats):
+                run()
+            return (time.perf_counter() - begin) * 1e3 / repeats
+
+        x, scale = self._crop_all()
+        score, boxes = self._search(x)
+        phases = {}
+        if frames:
+            phases["upload"] = timed(lambda: self._upload(range(len(frames)), frames))
+        return phases | {
+            "crop": timed(self._crop_all),
+            "network": timed(lambda: self._search(x)),
+            "postprocess": timed(lambda: self._postprocess(score, boxes, scale)),
+            "step": timed(self._graph.replay if self._graph is not None else self._step),
+        }
 
     def _search(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """One network call for the crops ``x [S, 3, X, X]`` against every slot's ``E``
@@ -330,7 +373,7 @@ class DeviceEngine(TrackingEngine):
     def _capture(self) -> torch.cuda.CUDAGraph:
         """CUDA graph of :meth:`_step` (warmed up first, which with no slot flagged to move
         changes no state)."""
-        self._table.zero_()
+        self._table[:, _UPDATE].zero_()
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):

@@ -33,7 +33,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from siamfcpp.tracking.tracker import SearchRequest, SiamFCppTracker
+from siamfcpp.tracking.tracker import SearchRequest, SiamFCppTracker, state_from_xywh
 
 
 class SlotError(Exception):
@@ -59,11 +59,13 @@ class TrackingEngine(ABC):
     """Tracks up to :attr:`num_slots` targets; boxes are 0-based ``x, y, w, h`` float64.
 
     Frames are BGR uint8 ``[H, W, 3]`` numpy arrays; an engine with :attr:`pinned_frames` uploads
-    them to its device and prefers them in page-locked memory (the run loop decodes into such).
+    them to its device and prefers them in page-locked memory (the run loop decodes into such); an
+    engine with a :attr:`frame_device` also takes them as tensors there (decoded on the GPU).
     """
 
     num_slots: int
     pinned_frames: bool = False
+    frame_device: torch.device | None = None
 
     @abstractmethod
     def init(
@@ -169,6 +171,14 @@ class TrackerSlots(SequentialSlots):
                 boxes[i] = tracker.end_update(outputs[start : start + len(own)])
             start += len(own)
         return boxes
+
+    def place(self, slots: Sequence[int], boxes_xywh: np.ndarray) -> None:
+        """Move the targets of busy ``slots`` to ``boxes_xywh`` (``[k, 4]``): their next update
+        searches around these boxes (``SiamFCppTracker.update``'s ``prior_xywh``)."""
+        for slot, box in zip(slots, boxes_xywh, strict=True):
+            tracker = self._busy_tracker(slot)
+            with naming_slot(slot):
+                tracker.center_xy, tracker.target_sz = state_from_xywh(box)
 
     def _search(
         self, requests: list[SearchRequest], trackers: list[SiamFCppTracker]

@@ -54,6 +54,7 @@ class Benchmark(ABC):
         shard: tuple[int, int] = (0, 1),
         decode_workers: int = 0,
         stats: RunStats | None = None,
+        gpu_decode: bool = False,
     ) -> None:
         """Track the sequences of ``shard`` that have no results under ``output_dir`` yet.
 
@@ -61,7 +62,8 @@ class Benchmark(ABC):
         a rerun resumes. ``shard = (k, n)`` takes every ``n``-th sequence from the ``k``-th (one
         process per device, see :mod:`siamfcpp.evaluation.sharding`). The engine tracks
         ``engine.num_slots`` sequences at a time (:func:`siamfcpp.evaluation.protocols.run`);
-        ``decode_workers`` processes decode frames ahead; ``stats`` collects where the time went.
+        ``decode_workers`` processes decode frames ahead (or the GPU, ``gpu_decode``: see
+        :func:`~siamfcpp.evaluation.protocols.run`); ``stats`` collects where the time went.
         """
         k, n = shard
         sequences = self.sequences()[k::n]
@@ -70,7 +72,9 @@ class Benchmark(ABC):
             skipped = len(sequences) - len(todo)
             log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
         jobs = (self._job(seq) for seq in todo)
-        finished = run(engine, jobs, decode_workers=decode_workers, stats=stats)
+        finished = run(
+            engine, jobs, decode_workers=decode_workers, gpu_decode=gpu_decode, stats=stats
+        )
         for done, job in enumerate(finished, start=1):
             summary = self._write_results(output_dir, tracker_name, job)
             log.info("[%d/%d] %s: %s", done, len(todo), job.name, summary)
@@ -98,6 +102,7 @@ class Benchmark(ABC):
         output_dir: Path,
         tracker_name: str,
         decode_workers: int = 0,
+        gpu_decode: bool = False,
     ) -> dict[str, Any]:
         """Track what is not finished, score everything, write ``metrics.json`` and the tables.
 
@@ -106,7 +111,14 @@ class Benchmark(ABC):
         output_dir = Path(output_dir)
         before = frame_conversions.copy()
         stats = RunStats()
-        self.track(engine, output_dir, tracker_name, decode_workers=decode_workers, stats=stats)
+        self.track(
+            engine,
+            output_dir,
+            tracker_name,
+            decode_workers=decode_workers,
+            stats=stats,
+            gpu_decode=gpu_decode,
+        )
         result = self.score(output_dir, tracker_name)
         result["timing"] = timing(stats)
         record_conversions(result, before)
