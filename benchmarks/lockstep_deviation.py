@@ -14,10 +14,11 @@ preset (``tests/parity_weights.py``; ``--weights random`` for seeded random ones
 
 If the batched step computes the same function, its one-step boxes stay within float noise of
 the one-at-a-time boxes on every frame (checked by ``tests/test_lockstep_deviation.py`` on a GPU:
-0.05 px), and free-running differences start from noise and grow only through the tracker's own
-dynamics: mostly where the one-at-a-time tracker has lost the target (IoU 0) or picks between
-near-tied candidates. Rows per TF32 setting (cuDNN convolutions use TF32 by default on
-Ampere+ GPUs, whose rounding depends on the algorithm, hence on the batch size) and sequence.
+0.05 px), and free-running differences can only start from that noise and grow through the
+tracker's own dynamics; the table shows where the runs part, with the one-at-a-time tracker's IoU
+(0: it had lost the target) and score margin (small: a near-tie) there. Rows per TF32 setting
+(cuDNN convolutions use TF32 by default on Ampere+ GPUs, whose rounding depends on the algorithm,
+hence on the batch size) and sequence.
 
     python benchmarks/lockstep_deviation.py --out deviation.json     # H200: ~30 s
     python benchmarks/lockstep_deviation.py --device cpu --sequences 2 --frames 5 --size 160x96 \\

@@ -334,6 +334,18 @@ def test_engine_rejects_bad_options(compose_config, tmp_path):
         _engine(compose_config, tmp_path, cuda_graph="true")
 
 
+def test_engine_takes_a_network_built_for_its_precision(compose_config):
+    """A network declaring its own ``dtype`` (an inference form) is used as built, not converted;
+    a precision it was not built for is an error."""
+    cfg = compose_config("evaluate", "tracker=siamfcpp_fast")
+    network = instantiate(cfg.model)
+    network.dtype = torch.float16
+    with pytest.raises(InstantiationException, match="built for torch.float16 but tracker.prec"):
+        build_engine(cfg.tracker, network, torch.device("cpu"), 1)
+    network.dtype = torch.float32
+    assert build_engine(cfg.tracker, network, torch.device("cpu"), 1).model is network
+
+
 def test_engine_names_the_slot_of_bad_input(compose_config, tmp_path):
     engine = _engine(compose_config, tmp_path)
     (frames, gt), _ = _fixture_sequences()[0]

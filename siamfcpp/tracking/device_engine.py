@@ -70,6 +70,26 @@ def _frame_hw(frame: Frame) -> tuple[int, int]:
     return int(frame.shape[0]), int(frame.shape[1])
 
 
+def _prepare_network(
+    model: nn.Module, device: torch.device, dtype: torch.dtype, memory_format: torch.memory_format
+) -> nn.Module:
+    """``model`` on ``device`` in eval mode, its weights in ``dtype`` and ``memory_format``.
+
+    A network that declares its own ``dtype`` (an inference form, built for one precision and
+    keeping parts such as the box decode in float32) is used as built; its dtype must match.
+    """
+    model = model.to(device).eval()
+    built_for = getattr(model, "dtype", None)
+    if built_for is None:
+        return model.to(dtype=dtype, memory_format=memory_format)
+    if built_for != dtype:
+        raise ValueError(
+            f"the network was built for {built_for} but tracker.precision asks for {dtype}: "
+            "build it for the same precision"
+        )
+    return model
+
+
 class DeviceEngine(TrackingEngine):
     """Track up to ``num_slots`` targets with the whole step on ``device`` (module docstring).
 
@@ -78,7 +98,8 @@ class DeviceEngine(TrackingEngine):
 
     Args:
         model: the network (moved to ``device``, converted to ``precision`` and
-            ``channels_last`` in place, eval mode).
+            ``channels_last`` in place, eval mode; a network with its own ``dtype`` attribute is
+            used as built).
         device: where the state, the frames and the network live.
         num_slots: targets tracked at once (``S``); 1 is a single stream.
         precision: network dtype, ``float32`` or ``float16`` (crops and post-processing stay
@@ -132,8 +153,7 @@ class DeviceEngine(TrackingEngine):
         self.cuda_graph = cuda_graph
         self.pinned_frames = self.device.type == "cuda"
         self.frame_device = self.device if self.device.type == "cuda" else None
-        self.model = model.to(self.device).eval()
-        self.model.to(dtype=self.dtype, memory_format=self.memory_format)
+        self.model = _prepare_network(model, self.device, self.dtype, self.memory_format)
 
         dev, f32, s = self.device, torch.float32, num_slots
         self._window = torch.from_numpy(make_window(score_size, windowing)).to(dev)
