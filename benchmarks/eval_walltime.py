@@ -218,7 +218,7 @@ def _row(kind, backbone, mode, wall, result, scale, ratio, deviation) -> list:
         mode,
         f"{wall:.1f}",
         f"{timing['seconds'] * scale:.1f}",
-        f"{timing['frames_per_second']:.0f}",
+        f"{timing['frames_per_second']:.1f}",
         ratio,
         f"{timing['decode_wait_share']:.0%}",
         "-" if busy is None else f"{busy:.0%}",
