@@ -171,6 +171,9 @@ class DeviceEngine(TrackingEngine):
         self._table = self._table_host.to(dev)
         self._out = torch.zeros(s, 5, dtype=f32, device=dev)
         self._out_host = torch.zeros(s, 5, dtype=f32, pin_memory=pin)
+        # host sides as numpy views: written and read per step at numpy's (small) cost
+        self._table_np = self._table_host.numpy()
+        self._out_np = (self._out_host if pin else self._out).numpy()
         self._frames: Tensor | None = None  # [S, capacity] uint8 on the device
         self._staging: Tensor | None = None  # [S, capacity] pinned host copy for pageable frames
         self._kernels: tuple[Tensor, ...] | None = None  # [S, E, ...] each
@@ -201,7 +204,7 @@ class DeviceEngine(TrackingEngine):
         rows = torch.tensor(list(slots), device=dev)
         state = torch.from_numpy(np.stack(states)).to(dev)
         wh = torch.tensor(sizes, dtype=torch.int64, device=dev)
-        self._table_host[list(slots), _WIDTH:] = torch.tensor(sizes)
+        self._table_np[list(slots), _WIDTH:] = sizes
         self._center[rows], self._size[rows] = state[:, :2], state[:, 2:]
         self._limit[rows] = wh.float()
         # the reference pads with the frame's channel means truncated to whole levels
@@ -241,16 +244,16 @@ class DeviceEngine(TrackingEngine):
             with naming_slot(slot):
                 sizes.append(_frame_hw(frame)[::-1])
         self._upload(slots, frames)
-        table = self._table_host
+        table = self._table_np
         table[:, _UPDATE] = 0
         table[list(slots), _UPDATE] = 1
-        table[list(slots), _WIDTH:] = torch.tensor(sizes)
+        table[list(slots), _WIDTH:] = sizes
         if self.cuda_graph and self._graph is None:
             self._graph = self._capture()
         cuda = self.device.type == "cuda"
         if cuda:  # device time from here: the frames' uploads are queued (and overlap the host)
             self._timing[0].record()
-        self._table.copy_(table, non_blocking=True)
+        self._table.copy_(self._table_host, non_blocking=True)
         if self._graph is not None:
             self._graph.replay()
         else:
@@ -261,12 +264,10 @@ class DeviceEngine(TrackingEngine):
             self._timing[1].record()
             self._timing[1].synchronize()
             self.busy_seconds += self._timing[0].elapsed_time(self._timing[1]) / 1e3
-            out = self._out_host
         else:
-            out = self._out
             self.busy_seconds += time.perf_counter() - start
         self.steps += 1
-        rows = out[list(slots)].numpy()
+        rows = self._out_np[list(slots)]
         for slot, finite in zip(slots, rows[:, 4], strict=True):
             if finite != 1:
                 error = FloatingPointError(
