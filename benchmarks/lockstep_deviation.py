@@ -28,6 +28,7 @@ hence on the batch size) and sequence.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 from pathlib import Path
@@ -129,7 +130,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
-    sequences = [generate_sequence((1, k), args.frames, size) for k in range(args.sequences)]
+    with multiprocessing.get_context("fork").Pool() as pool:
+        tasks = [((1, k), args.frames, size) for k in range(args.sequences)]
+        sequences = pool.starmap(generate_sequence, tasks)
     cuda = args.device.startswith("cuda")
     rows = []
     with torch.inference_mode():
