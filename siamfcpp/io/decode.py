@@ -15,8 +15,8 @@ until the caller releases them (:meth:`FrameDecoder.release`). Every frame is de
 * :class:`NvJpegDecoder` (optional, CUDA) decodes JPEG files on the GPU with nvJPEG through
   ``torchvision.io.decode_jpeg`` when torchvision is installed (it is not a dependency of this
   project), in one batch per request, on its own stream; its frames are BGR uint8 tensors on the
-  GPU for an engine that takes them (the device engine). nvJPEG's pixels are not OpenCV's (other
-  IDCT and chroma upsampling): the bound is stated in ``tests/test_device_engine.py``.
+  GPU for an engine that takes them (the device engine). nvJPEG's pixels are not exactly
+  OpenCV's (another decoder): the bound is stated in ``tests/test_device_engine.py``.
 """
 
 from __future__ import annotations
