@@ -10,8 +10,15 @@ import pytest
 from tests.cli import run_script
 
 SMOKE_RUNS = {
-    "tracking_fps.py": ["--frames", "2", "--warmup", "1", "--threads", "1"],
-    "eval_walltime.py": ["--sequences", "2", "--frames", "4", "--batch-sizes", "2"],
+    "tracking_fps.py": ["--frames", "2", "--warmup", "1", "--threads", "1", "--sizes", "160x120"],
+    "eval_walltime.py": [
+        *("--sequences", "2", "--frames", "4", "--size", "160x96", "--batch-sizes", "2"),
+        *("--precisions", "float32", "--backbones", "alexnet", "--reference-sequences", "1"),
+        *("--decode-frames", "8", "--decode-workers", "2"),
+    ],
+    "lockstep_deviation.py": [
+        *("--sequences", "2", "--frames", "5", "--size", "160x96", "--one-step-frames", "3"),
+    ],
     "train_throughput.py": [
         *("--steps", "1", "--warmup", "1", "--batch-size", "2", "--workers", "0"),
         *("--amp", "off", "--channels-last", "off", "--backbones", "alexnet"),
@@ -27,14 +34,16 @@ SMOKE_RUNS = {
         *("--workers", "0", "--sequences", "2", "--frames", "4"),
     ],
 }
-# rows of the table: per backbone x path, per mode, per data x path (no cache of in-memory
-# frames), per variant, per device count
+# rows of each printed table: per backbone x path; per data set x mode, decoders, profile phases;
+# per sequence; per data x path (no cache of in-memory frames); per variant; per device count.
+# The first table's rows go to --out.
 EXPECTED_ROWS = {
-    "tracking_fps.py": 4,
-    "eval_walltime.py": 3,
-    "train_throughput.py": 5,
-    "train_startup.py": 2,
-    "multi_gpu.py": 2,
+    "tracking_fps.py": [4],
+    "eval_walltime.py": [4, 2, 5],
+    "lockstep_deviation.py": [2],
+    "train_throughput.py": [5],
+    "train_startup.py": [2],
+    "multi_gpu.py": [2],
 }
 
 
@@ -53,7 +62,7 @@ def test_benchmark_script_prints_its_table(script: str, tmp_path) -> None:
         str(out),
         cwd=tmp_path,
     )
-    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + EXPECTED_ROWS[script], proc.stdout  # header + rows
-    rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == EXPECTED_ROWS[script]
+    tables = proc.stdout.split("### ")[1:]
+    rows = [sum(line.startswith("| ") for line in table.splitlines()) - 1 for table in tables]
+    assert rows == EXPECTED_ROWS[script], proc.stdout  # each table: header + rows
+    assert len(json.loads(out.read_text())["rows"]) == EXPECTED_ROWS[script][0]

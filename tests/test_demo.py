@@ -80,6 +80,19 @@ def test_demo_writes_annotated_video_and_one_box_per_frame(source, sequence, req
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_demo_on_the_device_engine_tracks_like_the_reference(sequence, image_folder, tmp_path):
+    """``tracker=siamfcpp_fast``: the single stream on the device engine (one slot; the whole
+    step one CUDA graph with ``tracker.cuda_graph=true`` on a GPU) gives the reference's boxes up
+    to the device crop's rounding (tests/test_device_engine.py)."""
+    _, gt = sequence
+    common = [f"video={image_folder}", _box_override(gt[0])]
+    reference = demo(_cfg(*common, f"output_dir={tmp_path / 'ref'}"))
+    fast = demo(_cfg(*common, "tracker=siamfcpp_fast", f"output_dir={tmp_path / 'fast'}"))
+    deviation = np.abs(fast.boxes - reference.boxes).max(axis=1)
+    assert fast.boxes.shape == (NUM_FRAMES, 4)
+    assert deviation[:3].max() <= 0.05 and deviation.max() <= 0.5, deviation
+
+
 def test_frame_reader_reads_folder_sorted_and_video_frames(sequence, video_file, image_folder):
     frames, _ = sequence
     from_folder = list(FrameReader(image_folder))

@@ -386,7 +386,7 @@ def test_unwritable_output_folder_names_it_and_the_fix(tmp_path):
 # ------------------------------------------------------------------ degenerate target boxes
 
 
-@pytest.mark.parametrize("tracker", ["siamfcpp", "siamfcpp_fast", "multi_temp"])
+@pytest.mark.parametrize("tracker", ["siamfcpp", "siamfcpp_fast", "multi_temp", "multi_temp_fast"])
 @pytest.mark.parametrize(
     "box",
     [[30, 20, 1, 1], [0, 0, 1, 1], [0, 0, 12, 10], [W - 1, H - 1, 1, 1], [W - 6, H - 4, 20, 16]],
@@ -394,10 +394,10 @@ def test_unwritable_output_folder_names_it_and_the_fix(tmp_path):
 )
 def test_tiny_and_corner_boxes_track_without_nan(tracker, box):
     cfg = compose_cfg("evaluate", f"tracker={tracker}")
-    trk = instantiate(cfg.tracker, model=model(), device="cpu")
+    engine = build_engine(cfg.tracker, model(), torch.device("cpu"), 1)
     clip = frames(4)
-    trk.init(clip[0], np.array(box, dtype=np.float64))
+    engine.init([0], clip[:1], np.array([box], dtype=np.float64))
     for frame in clip[1:]:
-        out = np.asarray(trk.update(frame), dtype=np.float64)
+        (out,) = engine.update([0], [frame])
         assert np.isfinite(out).all(), out
         assert out[2] > 0 and out[3] > 0

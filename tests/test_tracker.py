@@ -149,8 +149,15 @@ def test_fuse_scores_weights_first_template_against_memory_mean():
     s = [np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)] + [
         np.array([0.5, 0.5], np.float32)
     ]
-    np.testing.assert_allclose(fuse_scores(s, 0.4), [0.6 + 0.4 * 0.25, 0.4 * 0.75])
-    assert fuse_scores(s[:1], 0.4) is s[0]
+    expected = [0.6 + 0.4 * 0.25, 0.4 * 0.75]
+    np.testing.assert_allclose(fuse_scores(np.stack(s), 0.4), expected)
+    np.testing.assert_array_equal(fuse_scores(np.stack(s[:1]), 0.4), s[0])
+    # batched (leading axes) and torch: the same numbers per row
+    batch = torch.from_numpy(np.stack([np.stack(s), np.stack(s[::-1])]))
+    fused = fuse_scores(batch, 0.4)
+    assert fused.shape == (2, 2) and fused.dtype == torch.float32
+    np.testing.assert_allclose(fused[0].numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(fused[1].numpy(), fuse_scores(np.stack(s[::-1]), 0.4), rtol=1e-6)
 
 
 def _run(tracker, n=12):

@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from siamfcpp.evaluation.protocols import decode_threads
+from siamfcpp.evaluation.protocols import decode_workers_for
 from siamfcpp.evaluation.report import print_summary
 from siamfcpp.evaluation.sharding import run_sharded
 from siamfcpp.io.run_dir import prepare_run_dir
@@ -53,9 +53,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
         engine = build_engine(cfg.tracker, model, device, cfg.batch_sequences)
         with torch.inference_mode():
-            result = benchmark.run(
-                engine, output_dir, tracker_name, decode_threads(cfg.batch_sequences)
-            )
+            workers = decode_workers_for(cfg.batch_sequences, requested=cfg.decode_workers)
+            result = benchmark.run(engine, output_dir, tracker_name, workers, cfg.gpu_decode)
     print_summary(result)
     log.info("metrics: %s", output_dir / "metrics.json")
     return result

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from siamfcpp.evaluation.datasets.base import Benchmark
-from siamfcpp.evaluation.protocols import decode_threads
+from siamfcpp.evaluation.protocols import decode_workers_for
 from siamfcpp.evaluation.report import write_report
 from siamfcpp.io.frames import frame_conversions, record_conversions
 from siamfcpp.model.build import build_model
@@ -78,6 +78,7 @@ def _track_shard(
             run["tracker_name"],
             shard=(rank, len(workers)),
             decode_workers=run["decode_workers"],
+            gpu_decode=cfg.gpu_decode,
         )
     done.put(dict(frame_conversions))
 
@@ -97,7 +98,9 @@ def run_sharded(
     run = {
         "output_dir": str(output_dir),
         "tracker_name": tracker_name,
-        "decode_workers": decode_threads(cfg.batch_sequences, processes=len(workers)),
+        "decode_workers": decode_workers_for(
+            cfg.batch_sequences, processes=len(workers), requested=cfg.decode_workers
+        ),
     }
     done = mp.get_context("spawn").SimpleQueue()
     before = frame_conversions.copy()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from siamfcpp.evaluation.protocols import Job, run
+from siamfcpp.evaluation.protocols import Job, RunStats, run, timing
 from siamfcpp.evaluation.report import write_report
 from siamfcpp.io.frames import frame_conversions, record_conversions
 from siamfcpp.tracking.engine import TrackingEngine
@@ -53,6 +53,8 @@ class Benchmark(ABC):
         tracker_name: str,
         shard: tuple[int, int] = (0, 1),
         decode_workers: int = 0,
+        stats: RunStats | None = None,
+        gpu_decode: bool = False,
     ) -> None:
         """Track the sequences of ``shard`` that have no results under ``output_dir`` yet.
 
@@ -60,7 +62,8 @@ class Benchmark(ABC):
         a rerun resumes. ``shard = (k, n)`` takes every ``n``-th sequence from the ``k``-th (one
         process per device, see :mod:`siamfcpp.evaluation.sharding`). The engine tracks
         ``engine.num_slots`` sequences at a time (:func:`siamfcpp.evaluation.protocols.run`);
-        ``decode_workers`` threads decode frames ahead.
+        ``decode_workers`` processes decode frames ahead (or the GPU, ``gpu_decode``: see
+        :func:`~siamfcpp.evaluation.protocols.run`); ``stats`` collects where the time went.
         """
         k, n = shard
         sequences = self.sequences()[k::n]
@@ -69,7 +72,10 @@ class Benchmark(ABC):
             skipped = len(sequences) - len(todo)
             log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
         jobs = (self._job(seq) for seq in todo)
-        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
+        finished = run(
+            engine, jobs, decode_workers=decode_workers, gpu_decode=gpu_decode, stats=stats
+        )
+        for done, job in enumerate(finished, start=1):
             summary = self._write_results(output_dir, tracker_name, job)
             log.info("[%d/%d] %s: %s", done, len(todo), job.name, summary)
 
@@ -96,12 +102,25 @@ class Benchmark(ABC):
         output_dir: Path,
         tracker_name: str,
         decode_workers: int = 0,
+        gpu_decode: bool = False,
     ) -> dict[str, Any]:
-        """Track what is not finished, score everything, write ``metrics.json`` and the tables."""
+        """Track what is not finished, score everything, write ``metrics.json`` and the tables.
+
+        The result's ``timing`` says where the tracking time went (:func:`timing`).
+        """
         output_dir = Path(output_dir)
         before = frame_conversions.copy()
-        self.track(engine, output_dir, tracker_name, decode_workers=decode_workers)
+        stats = RunStats()
+        self.track(
+            engine,
+            output_dir,
+            tracker_name,
+            decode_workers=decode_workers,
+            stats=stats,
+            gpu_decode=gpu_decode,
+        )
         result = self.score(output_dir, tracker_name)
+        result["timing"] = timing(stats)
         record_conversions(result, before)
         write_report(output_dir, result)
         return result
