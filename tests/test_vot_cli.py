@@ -36,7 +36,7 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
         f"output_dir={out}",
     ]
     first, second = (run_script("evaluate.py", *command, cwd=tmp_path) for _ in range(2))
-    for column in ("VOT2018", "accuracy", "robustness", "eao", "fps", "failures"):
+    for column in ("VOT2018", "Accuracy", "Robustness", "EAO", "FPS", "Failures"):
         assert column in first.stdout
     result = json.loads((out / "metrics.json").read_text())
     assert result["benchmark"] == "VOT2018" and result["num_sequences"] == len(SEQUENCES)

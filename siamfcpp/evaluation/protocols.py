@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamfcpp.evaluation.trajectory import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
+from siamfcpp.evaluation.trajectory import FAILURE, INIT, TRACKED, Trajectory
 from siamfcpp.io.frames import read_frame
 from siamfcpp.tracking.engine import SlotError, TrackingEngine
 
@@ -187,7 +187,7 @@ class SupervisedJob(Job):
         self.overlaps = overlaps
         self.reinit_delay = reinit_delay
         n = len(frames)
-        self.trajectory = Trajectory(np.full(n, SKIPPED, dtype=np.int64), np.full((n, 4), np.nan))
+        self.trajectory = Trajectory.skipped(n)
         self.times = np.zeros(n)
         self._t = 0
         self._next_init = 0
@@ -213,7 +213,7 @@ class SupervisedJob(Job):
         if action.init:
             self.trajectory.status[t] = INIT
         elif self.overlaps(t, box) > 0:
-            self.trajectory.status[t], self.trajectory.boxes[t] = TRACKED, box
+            self.trajectory.status[t], self.trajectory.regions[t] = TRACKED, box
         else:
             self.trajectory.status[t] = FAILURE
             self._next_init = t + self.reinit_delay

@@ -56,39 +56,74 @@ class Benchmark(ABC):
     ) -> None:
         """Track the sequences of ``shard`` that have no results under ``output_dir`` yet.
 
-        Writes results in the benchmark's official layout, atomically, one sequence at a time, so
-        a rerun resumes. ``shard = (k, n)`` takes every ``n``-th sequence from the ``k``-th (one
-        process per device, see :mod:`siamfcpp.evaluation.sharding`). The engine tracks
-        ``engine.num_slots`` sequences at a time (:func:`siamfcpp.evaluation.protocols.run`);
-        ``decode_workers`` threads decode frames ahead.
+        Writes results in the benchmark's official layout under ``<output_dir>/<tracker_name>``,
+        atomically, one sequence at a time, so a rerun resumes. ``shard = (k, n)`` takes every
+        ``n``-th sequence from the ``k``-th (one process per device, see
+        :mod:`siamfcpp.evaluation.sharding`). The engine tracks ``engine.num_slots`` sequences at
+        a time (:func:`siamfcpp.evaluation.protocols.run`); ``decode_workers`` threads decode
+        frames ahead.
         """
+        tracker_dir = Path(output_dir) / tracker_name
         k, n = shard
         sequences = self.sequences()[k::n]
-        todo = [s for s in sequences if not self._finished(output_dir, tracker_name, s.name)]
+        todo = [s for s in sequences if not self._finished(tracker_dir, s.name)]
         if len(todo) < len(sequences):
             skipped = len(sequences) - len(todo)
             log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
         jobs = (self._job(seq) for seq in todo)
         for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
-            summary = self._write_results(output_dir, tracker_name, job)
-            log.info("[%d/%d] %s: %s", done, len(todo), job.name, summary)
+            summary = self._write_results(tracker_dir, job)
+            log.debug("[%d/%d] %s: %s", done, len(todo), job.name, summary)
 
     @abstractmethod
     def _job(self, sequence: SequenceData) -> Job:
         """The sequence under the benchmark's run protocol."""
 
     @abstractmethod
-    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
+    def _finished(self, tracker_dir: Path, name: str) -> bool:
         """Whether sequence ``name`` has its results (the file written last exists)."""
 
     @abstractmethod
-    def _write_results(self, output_dir: Path, tracker_name: str, job: Job) -> str:
+    def _write_results(self, tracker_dir: Path, job: Job) -> str:
         """Write a finished job's result files (the one :meth:`_finished` checks last) and
         return a one-line summary for the log."""
 
     @abstractmethod
-    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
-        """Score the result files of every sequence; the result dict (``metrics`` and more)."""
+    def result_names(self, tracker_dir: Path) -> set[str]:
+        """Names of the sequences that have a result file in ``tracker_dir`` (official layout)."""
+
+    @abstractmethod
+    def score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+        """Score the result files in ``tracker_dir`` (the official layout of one tracker, named
+        after the folder); files the scoring makes besides the report (toolkit reports,
+        submission archives) go to ``report_dir``. Returns the result dict (``metrics`` and
+        more)."""
+
+    def check_results(self, tracker_dir: Path) -> None:
+        """Refuse a results folder that lacks a sequence's results or holds results of a
+        sequence the benchmark does not have (so that no score averages another set)."""
+        tracker_dir = Path(tracker_dir)
+        if not tracker_dir.is_dir():
+            raise FileNotFoundError(f"results={tracker_dir}: no such folder")
+        names = [s.name for s in self.sequences()]
+        found = self.result_names(tracker_dir)
+        extra = sorted(found - set(names))
+        if extra:
+            raise ValueError(
+                f"results={tracker_dir} holds results of {len(extra)} sequence(s) that "
+                f"{self.name} does not have (e.g. {', '.join(extra[:3])}): another benchmark or "
+                "split? remove them or choose the matching benchmark="
+            )
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ValueError(
+                f"results={tracker_dir} lacks the results of {len(missing)} of the {len(names)} "
+                f"{self.name} sequences (e.g. {', '.join(missing[:3])}; layout: "
+                f"{self.result_layout}); score the others with benchmark.sequences=[...]"
+            )
+
+    #: where a sequence's result file lies in a tracker folder, for messages
+    result_layout: str = ""
 
     def run(
         self,
@@ -101,7 +136,7 @@ class Benchmark(ABC):
         output_dir = Path(output_dir)
         before = frame_conversions.copy()
         self.track(engine, output_dir, tracker_name, decode_workers=decode_workers)
-        result = self.score(output_dir, tracker_name)
+        result = self.score(output_dir / tracker_name, output_dir)
         record_conversions(result, before)
         write_report(output_dir, result)
         return result
