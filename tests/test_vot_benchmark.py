@@ -169,10 +169,13 @@ def test_missing_data_set_and_bad_lines_raise_clear_errors(workspace, tmp_path):
         read_vot(broken, "VOT2018")
 
 
-def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
+def test_reset_protocol_lines_resume_and_report(workspace, tmp_path, capsys):
     calls: list[str] = []
     benchmark = make_benchmark(workspace)
     result = benchmark.run(SequentialSlots(lambda: ScriptedTracker(calls)), tmp_path, "scripted")
+    # one progress bar over all 75 frames, the frames skipped after failures included
+    progress = capsys.readouterr().err
+    assert "75/75" in progress and "3/3 sequences" in progress and "FPS" in progress
 
     alpha = read_trajectory(trajectory_path(tmp_path / "scripted", "alpha"))
     lines = (tmp_path / "scripted/baseline/alpha/alpha_001.txt").read_text().splitlines()

@@ -249,10 +249,18 @@ class _Frames:
             self.pool.shutdown(wait=True)
 
 
-def run(engine: TrackingEngine, jobs: Iterable[Job], *, decode_workers: int = 0) -> Iterator[Job]:
+def run(
+    engine: TrackingEngine,
+    jobs: Iterable[Job],
+    *,
+    decode_workers: int = 0,
+    on_step: Callable[[Sequence[Job]], None] | None = None,
+) -> Iterator[Job]:
     """Track every job with ``engine`` (up to ``engine.num_slots`` at a time).
 
     Yields each job when it is finished (not in input order when several slots run).
+    ``on_step(jobs)`` is called after every engine step with the jobs that advanced one frame
+    (e.g. a progress bar).
 
     Raises:
         ValueError / FloatingPointError: a bad initial box, a non-finite network output or box;
@@ -286,7 +294,10 @@ def run(engine: TrackingEngine, jobs: Iterable[Job], *, decode_workers: int = 0)
                     yield job
             if not step:
                 continue
-            for slot, (job, _, _) in _track(engine, step).items():
+            _track(engine, step)
+            if on_step is not None:
+                on_step([job for job, _, _ in step.values()])
+            for slot, (job, _, _) in step.items():
                 next_action = job.next_action()
                 if next_action is None:
                     del busy[slot]
@@ -298,9 +309,7 @@ def run(engine: TrackingEngine, jobs: Iterable[Job], *, decode_workers: int = 0)
         frames.close()
 
 
-def _track(
-    engine: TrackingEngine, step: dict[int, tuple[Job, Action, np.ndarray]]
-) -> dict[int, tuple[Job, Action, np.ndarray]]:
+def _track(engine: TrackingEngine, step: dict[int, tuple[Job, Action, np.ndarray]]) -> None:
     """One engine step: initialise and update the slots of ``step``, record their boxes."""
     inits = [slot for slot, (_, action, _) in step.items() if action.init]
     updates = [slot for slot, (_, action, _) in step.items() if not action.init]
@@ -325,4 +334,3 @@ def _track(
                 f"tracker returned a non-finite box {box} at {job.describe(action.t)}"
             )
         job.record(action, box, frame, seconds)
-    return step

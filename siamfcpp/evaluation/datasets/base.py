@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from siamfcpp.evaluation.progress import FrameProgress
 from siamfcpp.evaluation.protocols import Job, run
 from siamfcpp.evaluation.report import write_report
 from siamfcpp.io.frames import frame_conversions, record_conversions
@@ -61,7 +63,7 @@ class Benchmark(ABC):
         ``n``-th sequence from the ``k``-th (one process per device, see
         :mod:`siamfcpp.evaluation.sharding`). The engine tracks ``engine.num_slots`` sequences at
         a time (:func:`siamfcpp.evaluation.protocols.run`); ``decode_workers`` threads decode
-        frames ahead.
+        frames ahead. One progress bar runs over all frames (:class:`FrameProgress`).
         """
         tracker_dir = Path(output_dir) / tracker_name
         k, n = shard
@@ -70,10 +72,18 @@ class Benchmark(ABC):
         if len(todo) < len(sequences):
             skipped = len(sequences) - len(todo)
             log.info("%d of %d sequences have results: skipped", skipped, len(sequences))
+        lengths = {seq.name: len(seq.frames) for seq in todo}
+        progress = FrameProgress(sum(lengths.values()), len(todo), self.name, position=k)
         jobs = (self._job(seq) for seq in todo)
-        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
-            summary = self._write_results(tracker_dir, job)
-            log.debug("[%d/%d] %s: %s", done, len(todo), job.name, summary)
+        try:
+            with logging_redirect_tqdm():
+                tracked = run(engine, jobs, decode_workers=decode_workers, on_step=progress.step)
+                for done, job in enumerate(tracked, start=1):
+                    summary = self._write_results(tracker_dir, job)
+                    progress.finished(job, lengths[job.name])
+                    log.debug("[%d/%d] %s: %s", done, len(todo), job.name, summary)
+        finally:
+            progress.close()
 
     @abstractmethod
     def _job(self, sequence: SequenceData) -> Job:
