@@ -7,6 +7,7 @@ weights (the demo's output files are checked, not tracking accuracy).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2

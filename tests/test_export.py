@@ -29,8 +29,8 @@ from siamfcpp.apps.demo import demo
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_unfold
 from siamfcpp.model.onnx_runtime import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
-from tests.conftest import compose_config
 from tests.cli import run_script
+from tests.conftest import compose_config
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 OUTPUT_RTOL = 1e-4
@@ -148,7 +148,7 @@ def test_googlenet_export_tracks_in_the_demo_without_backbone(tmp_path):
     ``demo.py onnx_dir=DIR`` then composes the GoogLeNet geometry by itself (it failed with
     "361 candidates but score_size=17 expects 289")."""
     onnx_dir = tmp_path / "onnx"
-    main(["backbone=googlenet", f"output_dir={onnx_dir}"])
+    export.main(["backbone=googlenet", f"output_dir={onnx_dir}"])
     record = json.loads((onnx_dir / "siamfcpp.json").read_text())
     assert record == {
         "backbone": "googlenet",

@@ -15,22 +15,27 @@ from tests.conftest import CONF_DIR
 # entry point -> (groups listed, groups it must not list, lines that must appear)
 EXPECTED = {
     "evaluate": (
-        ["backbone", "tracker", "benchmark", "experiment", "logger", "hparams_search"],
+        ["backbone", "tracker", "benchmark", "experiment", "logger", "paths", "hparams_search"],
         ["data", "trainer", "module"],
         ["# score existing result files instead of tracking", "# how fast the box size follows"],
     ),
     "train": (
-        ["backbone", "data", "module", "trainer", "logger", "experiment", "hparams_search"],
+        ["backbone", "data", "module", "trainer", "logger", "callbacks", "paths", "recipe"]
+        + ["hparams_search"],
         ["benchmark", "tracker"],
-        ["# resume from this Lightning .ckpt", "== trainer=cpu (conf/trainer/cpu.yaml) =="],
+        [
+            "# resume from this Lightning .ckpt",
+            "== trainer=cpu (conf/trainer/cpu.yaml) ==",
+            "== paths=default (conf/paths/default.yaml) ==",
+        ],
     ),
     "demo": (
-        ["backbone", "tracker", "experiment"],
+        ["backbone", "tracker", "experiment", "paths"],
         ["benchmark", "data", "logger"],
         ["# first frame to track (earlier frames are skipped)", "max_size: null"],
     ),
     "compare": (
-        ["benchmark"],
+        ["benchmark", "paths"],
         ["backbone", "tracker"],
         ["# display names, one per run; null = the runs' tracker names", "runs: ???"],
     ),
@@ -58,7 +63,7 @@ def test_help_template_lists_the_used_groups_and_the_comments(name):
 def test_export_help_has_no_benchmark_group(capsys):
     export_main(["--help"])
     text = capsys.readouterr().out
-    assert _groups(text) == ["backbone", "tracker", "experiment"]
+    assert _groups(text) == ["backbone", "tracker", "experiment", "paths"]
     assert "# ONNX opset of the exported graphs" in text
 
 
