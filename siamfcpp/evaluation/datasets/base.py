@@ -43,6 +43,8 @@ class Benchmark(ABC):
     """A benchmark reads its data set, runs a tracker over it, writes results and scores them."""
 
     name: str
+    #: where a sequence's result file lies in a tracker folder, for messages
+    result_layout: str = ""
 
     @abstractmethod
     def sequences(self) -> list[SequenceData]:
@@ -131,9 +133,6 @@ class Benchmark(ABC):
                 f"{self.name} sequences (e.g. {', '.join(missing[:3])}; layout: "
                 f"{self.result_layout}); score the others with benchmark.sequences=[...]"
             )
-
-    #: where a sequence's result file lies in a tracker folder, for messages
-    result_layout: str = ""
 
     def run(
         self,
