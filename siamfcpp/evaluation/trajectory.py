@@ -78,9 +78,13 @@ def parse_region(text: str, where: str, *, codes: bool = True) -> int | np.ndarr
         if values[0] not in CODES:
             raise ValueError(f"{where}: {text!r} is no status code; {FORMAT_HINT}")
         return int(values[0])
-    if len(values) != 4 and (len(values) < 6 or len(values) % 2):
-        raise ValueError(f"{where}: {len(values)} numbers in {text!r}; {FORMAT_HINT}")
     region = as_float32(values)
+    bad_count = len(values) != 4 and (len(values) < 6 or len(values) % 2)
+    if bad_count or (not codes and not np.isfinite(region).all()):
+        raise ValueError(
+            f"{where}: a VOT region is 4 (x,y,w,h) or 2n >= 6 (polygon) finite numbers, got "
+            f"{text!r}"
+        )
     if not np.isfinite(region).all():
         raise ValueError(
             f"{where}: {text!r} is not finite (the VOT toolkit would silently count the frame as "
