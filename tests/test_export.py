@@ -15,6 +15,8 @@ shapes, so the score maps are not degenerate. Checks:
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import onnx
@@ -27,6 +29,7 @@ from siamfcpp.apps.demo import demo
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_unfold
 from siamfcpp.model.onnx_runtime import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
+from tests.cli import run_script
 from tests.conftest import compose_config
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
@@ -138,6 +141,39 @@ def test_onnx_tracker_boxes_match_torch_tracker(exported, sequence):
     assert np.abs(np.diff(boxes["onnx"], axis=0)).max() > 1.0
     assert vs_torch <= BOX_TOLERANCE_PX
     assert vs_original <= BOX_TOLERANCE_PX
+
+
+def test_googlenet_export_tracks_in_the_demo_without_backbone(tmp_path):
+    """``export.py backbone=googlenet`` records its backbone and search size in siamfcpp.json;
+    ``demo.py onnx_dir=DIR`` then composes the GoogLeNet geometry by itself (it failed with
+    "361 candidates but score_size=17 expects 289")."""
+    onnx_dir = tmp_path / "onnx"
+    export.main(["backbone=googlenet", f"output_dir={onnx_dir}"])
+    record = json.loads((onnx_dir / "siamfcpp.json").read_text())
+    assert record == {
+        "backbone": "googlenet",
+        "score_size": 19,
+        "total_stride": 8,
+        "z_size": 127,
+        "x_size": 303,
+    }
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    data = np.load(TRACKER_FIXTURE)
+    for t in range(3):
+        (folder / f"{t:03d}.jpg").write_bytes(data[f"seq0_frame{t:03d}"].tobytes())
+    box = "box=[" + ",".join(map(str, data["seq0_gt"][0])) + "]"
+    proc = run_script(
+        "demo.py",
+        f"video={folder}",
+        box,
+        f"onnx_dir={onnx_dir}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert len((tmp_path / "run" / "boxes.txt").read_text().splitlines()) == 3
+    assert "records: backbone=googlenet model.head.x_size=303" in proc.stderr
+    assert "score_size: 19" in (tmp_path / "run" / "config.yaml").read_text()
 
 
 def test_missing_onnx_file_names_it_and_the_fix(tmp_path):

@@ -44,7 +44,12 @@ def step_losses(run_dir: Path) -> list[float]:
 
 def test_short_run_writes_checkpoints_that_resume_and_load(tmp_path):
     run = tmp_path / "run"
-    run_script("train.py", *SHORT, "trainer.max_epochs=2", f"hydra.run.dir={run}", cwd=tmp_path)
+    proc = run_script(
+        "train.py", *SHORT, "trainer.max_epochs=2", f"hydra.run.dir={run}", cwd=tmp_path
+    )
+    # no third-party advertising or deprecation noise
+    for noise in ("litlogger", "litmodels", "LeafSpec", "Deprecat"):
+        assert noise not in proc.stdout + proc.stderr, noise
     checkpoints = run / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == [
         "epoch=0.ckpt",
@@ -55,6 +60,8 @@ def test_short_run_writes_checkpoints_that_resume_and_load(tmp_path):
     ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 4
     assert ckpt["state_dict"] and all(k.startswith("model.") for k in ckpt["state_dict"])
+    # the record evaluate.py / demo.py read the backbone from (no backbone= needed)
+    assert ckpt["siamfcpp"]["backbone"] == "alexnet"
     # per-step learning rates: the configured schedule over max_epochs, backbone at x0.1
     schedule = instantiate(compose_train(*SHORT, "trainer.max_epochs=2").module.lr_schedule)
     rates = {int(r["step"]): r for r in read_metrics(run) if r.get("train/lr_other")}

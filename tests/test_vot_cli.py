@@ -36,11 +36,11 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
         f"output_dir={out}",
     ]
     first, second = (run_script("evaluate.py", *command, cwd=tmp_path) for _ in range(2))
-    for column in ("VOT2018", "accuracy", "robustness", "eao", "fps", "failures"):
+    for column in ("VOT2018", "Accuracy", "Robustness", "EAO", "FPS", "Failures"):
         assert column in first.stdout
     result = json.loads((out / "metrics.json").read_text())
     assert result["benchmark"] == "VOT2018" and result["num_sequences"] == len(SEQUENCES)
-    assert 0.0 <= result["metrics"]["accuracy"] <= 1.0 and result["metrics"]["fps"] > 0
+    assert 0.0 <= result["metrics"]["Accuracy"] <= 1.0 and result["metrics"]["FPS"] > 0
     tracker_dir = Path(result["results_dir"])
     for name in SEQUENCES:
         length = SCRIPT[name][0]
@@ -49,6 +49,6 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
     log = second.stdout + second.stderr
     assert f"{len(SEQUENCES)} of {len(SEQUENCES)} sequences have results: skipped" in log
     assert (
-        json.loads((out / "metrics.json").read_text())["metrics"]["failures"]
-        == (result["metrics"]["failures"])
+        json.loads((out / "metrics.json").read_text())["metrics"]["Failures"]
+        == (result["metrics"]["Failures"])
     )

@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from sqlalchemy.engine import make_url
 
-from siamfcpp.evaluation.report import markdown_table
+from siamfcpp.evaluation.report import markdown_table, metric_name
 from siamfcpp.io.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -93,13 +93,14 @@ def summary_markdown(rows: list[dict[str, Any]], metric: str, best: dict[str, An
 
 def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:
     """The value of ``cfg.optimized_metric`` in ``result["metrics"]``, returned by the entry
-    points to Hydra sweepers (None when unset)."""
+    points to Hydra sweepers (None when unset). Older metric names (``eao``) are accepted."""
     if not cfg.get("optimized_metric"):
         return None
     metrics = result["metrics"]
-    if cfg.optimized_metric not in metrics:
+    name = metric_name(cfg.optimized_metric)
+    if name not in metrics:
         raise KeyError(f"optimized_metric={cfg.optimized_metric} is not one of {list(metrics)}")
-    return float(metrics[cfg.optimized_metric])
+    return float(metrics[name])
 
 
 class SweepSummary(Callback):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamfcpp.evaluation.trajectory import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
+from siamfcpp.evaluation.trajectory import FAILURE, INIT, TRACKED, Trajectory
 from siamfcpp.io.decode import FrameDecoder, InlineDecoder, Ticket, open_decoder
 from siamfcpp.io.frames import read_frame
 from siamfcpp.tracking.engine import SlotError, TrackingEngine
@@ -208,7 +208,7 @@ class SupervisedJob(Job):
         self.overlaps = overlaps
         self.reinit_delay = reinit_delay
         n = len(frames)
-        self.trajectory = Trajectory(np.full(n, SKIPPED, dtype=np.int64), np.full((n, 4), np.nan))
+        self.trajectory = Trajectory.skipped(n)
         self.times = np.zeros(n)
         self._t = 0
         self._next_init = 0
@@ -228,7 +228,7 @@ class SupervisedJob(Job):
         if action.init:
             self.trajectory.status[t] = INIT
         elif self.overlaps(t, box) > 0:
-            self.trajectory.status[t], self.trajectory.boxes[t] = TRACKED, box
+            self.trajectory.status[t], self.trajectory.regions[t] = TRACKED, box
         else:
             self.trajectory.status[t] = FAILURE
             self._next_init = t + self.reinit_delay
@@ -336,13 +336,15 @@ def run(
     decode_workers: int = 0,
     gpu_decode: bool = False,
     stats: RunStats | None = None,
+    on_step: Callable[[Sequence[Job]], None] | None = None,
 ) -> Iterator[Job]:
     """Track every job with ``engine`` (up to ``engine.num_slots`` at a time).
 
     Yields each job when it is finished (not in input order when several slots run). With
     ``decode_workers > 0``, that many processes decode frames ahead (:data:`LOOKAHEAD`); with
     ``gpu_decode``, JPEG frames are decoded ahead on the engine's GPU instead (nvJPEG, see
-    :mod:`siamfcpp.io.decode`). ``stats`` collects where the time went.
+    :mod:`siamfcpp.io.decode`). ``stats`` collects where the time went. ``on_step(jobs)`` is
+    called after every engine step with the jobs that advanced one frame (e.g. a progress bar).
 
     Raises:
         ValueError / FloatingPointError: a bad initial box, a non-finite network output or box;
@@ -395,6 +397,8 @@ def run(
             stats.frames += len(step)
             stats.steps += 1
             frames.step_done()
+            if on_step is not None:
+                on_step([job for job, _, _ in step.values()])
             finished, moving = [], []
             for slot, (job, _, _) in step.items():
                 next_action = job.next_action()

@@ -108,7 +108,7 @@ def run_sharded(
     mp.spawn(_track_shard, args=(container, workers, run, done), nprocs=len(workers), join=True)
     for _ in workers:
         frame_conversions.update(Counter(done.get()))
-    result = benchmark.score(output_dir, tracker_name)
+    result = benchmark.score(Path(output_dir) / tracker_name, output_dir)
     record_conversions(result, before)
     write_report(output_dir, result)
     return result

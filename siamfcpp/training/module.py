@@ -32,6 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from siamfcpp.model.checkpoints import RECORD_KEY, network_record
 from siamfcpp.model.losses import DenseboxLoss
 
 
@@ -210,6 +211,10 @@ class SiamFCppModule(pl.LightningModule):
 
     def forward(self, im_z: Tensor, im_x: Tensor) -> dict[str, Tensor]:
         return self.model(im_z, im_x)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # evaluate.py / demo.py read the backbone from it (no backbone= needed)
+        checkpoint[RECORD_KEY] = network_record(self.model)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # the rate is set before every step (on_train_batch_start); 0 until then

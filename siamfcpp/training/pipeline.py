@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,24 @@ def _model_checkpoint(callbacks: list[pl.Callback]) -> ModelCheckpoint:
     return found[0]
 
 
+class _DropTips(logging.Filter):
+    """Lightning advertises its cloud products (``💡 Tip: ... litlogger / litmodels``) on every
+    run; those lines say nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_third_party() -> None:
+    """Drop third-party lines that every training run would print: Lightning's tips and the
+    deprecation torch raises inside Lightning's own code (nothing a user can act on)."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit the configured module on the configured data.
 
@@ -124,6 +143,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         started from, or None) and ``metrics``: the trainer's last logged values as floats.
     """
     output_dir = prepare_run_dir(cfg.output_dir, cfg)
+    quiet_third_party()
 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)

@@ -93,17 +93,17 @@ class OnePassBenchmark(Benchmark):
     box_format: str
 
     @abstractmethod
-    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
+    def _result_files(self, tracker_dir: Path) -> ResultFiles:
         """Sequence name -> ``(box file, time file)`` in the benchmark's official layout."""
 
     def _job(self, sequence: SequenceData) -> OnePassJob:
         return OnePassJob(sequence.name, sequence.frames, sequence.gt[0])
 
-    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
-        return self._result_files(output_dir, tracker_name)(name)[0].exists()
+    def _finished(self, tracker_dir: Path, name: str) -> bool:
+        return self._result_files(tracker_dir)(name)[0].exists()
 
-    def _write_results(self, output_dir: Path, tracker_name: str, job: OnePassJob) -> str:
-        box_file, time_file = self._result_files(output_dir, tracker_name)(job.name)
+    def _write_results(self, tracker_dir: Path, job: OnePassJob) -> str:
+        box_file, time_file = self._result_files(tracker_dir)(job.name)
         # Times first, boxes last: the box file marks the sequence as finished.
         atomic_write_text(time_file, "".join(f"{t:.8f}\n" for t in job.times))
         atomic_write_text(box_file, format_boxes(job.boxes, fmt=self.box_format))
@@ -127,47 +127,58 @@ class SuccessPrecisionBenchmark(OnePassBenchmark):
     def gt_withheld(self) -> bool:
         return False
 
-    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
-        results_dir = Path(output_dir) / tracker_name
+    result_layout = "<seq>.txt"
 
+    def _result_files(self, tracker_dir: Path) -> ResultFiles:
         def result_files(name: str) -> tuple[Path, Path]:
-            return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
+            return tracker_dir / f"{name}.txt", tracker_dir / f"{name}_time.txt"
 
         return result_files
 
-    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
-        output_dir = Path(output_dir)
-        results_dir = output_dir / tracker_name
+    def result_names(self, tracker_dir: Path) -> set[str]:
+        return {p.stem for p in Path(tracker_dir).glob("*.txt") if not p.stem.endswith("_time")}
+
+    def _times(self, tracker_dir: Path, name: str) -> np.ndarray | None:
+        """Tracker seconds per frame: ``<seq>_time.txt`` as written here or
+        ``times/<seq>_time.txt`` as the original's testers write it; None if neither exists."""
+        for path in (tracker_dir / f"{name}_time.txt", tracker_dir / "times" / f"{name}_time.txt"):
+            if path.is_file():
+                return np.loadtxt(path, ndmin=1)
+        return None
+
+    def score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+        tracker_dir, report_dir = Path(tracker_dir), Path(report_dir)
         sequences = self.sequences()
-        result_files = self._result_files(output_dir, tracker_name)
+        result_files = self._result_files(tracker_dir)
         rows = []
         curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
         total_frames, total_seconds, unscored = 0, 0.0, 0
         for seq in sequences:
-            record, time_file = result_files(seq.name)
+            record, _ = result_files(seq.name)
             boxes = read_boxes(record)
             if len(boxes) != len(seq.frames):
                 raise ValueError(
                     f"{record} has {len(boxes)} boxes for {len(seq.frames)} frames; delete it to "
                     "rerun the sequence"
                 )
-            times = np.loadtxt(time_file, ndmin=1)
-            total_frames += len(times)
-            total_seconds += float(times.sum())
             row: dict[str, Any] = {"name": seq.name, "frames": len(seq.frames)}
             if not self.gt_withheld:
                 unscored += int((~valid_gt_mask(seq.gt)).sum())
                 row.update(one_pass_metrics(boxes, seq.gt, normalized=self.normalized_precision))
                 for key, curve in one_pass_curves(boxes, seq.gt).items():
                     curves[key].append(curve)
-            row["FPS"] = fps(len(times), float(times.sum()))
+            times = self._times(tracker_dir, seq.name)
+            if times is not None:
+                total_frames += len(times)
+                total_seconds += float(times.sum())
+                row["FPS"] = fps(len(times), float(times.sum()))
             rows.append(row)
 
         result: dict[str, Any] = {
             "benchmark": self.name,
             "subset": self.subset,
-            "tracker": tracker_name,
-            "results_dir": str(results_dir),
+            "tracker": tracker_dir.name,
+            "results_dir": str(tracker_dir),
             "num_sequences": len(sequences),
             "num_frames": total_frames,
         }
@@ -177,8 +188,8 @@ class SuccessPrecisionBenchmark(OnePassBenchmark):
             log.info("%d frames without a valid ground-truth box are not scored", unscored)
         metrics: dict[str, float] = {}
         if self.gt_withheld:
-            archive = output_dir / f"{tracker_name}.zip"
-            write_submission(archive, results_dir, [f"{seq.name}.txt" for seq in sequences])
+            archive = report_dir / f"{tracker_dir.name}.zip"
+            write_submission(archive, tracker_dir, [f"{seq.name}.txt" for seq in sequences])
             result["submission"] = str(archive)
             result["note"] = (
                 f"{self.name} {self.subset}: ground truth is withheld, metrics come from the "
@@ -203,7 +214,8 @@ class SuccessPrecisionBenchmark(OnePassBenchmark):
                     "score": metrics["Precision"],
                 },
             }
-        metrics["FPS"] = fps(total_frames, total_seconds)
+        if total_seconds > 0:
+            metrics["FPS"] = fps(total_frames, total_seconds)
         result["metrics"] = metrics
         result["sequences"] = rows
         return result
