@@ -18,22 +18,15 @@ import itertools
 import time
 
 import torch
-from _common import compose_cfg, device_name, emit, now
+from _common import TRAIN_GEOMETRY, compose_cfg, device_name, emit, now
 from hydra.utils import instantiate
-
-# the original training recipes' search sizes (289 - 127 is off the stride grid, so GoogLeNet's
-# score map is given, as in its recipe preset)
-GEOMETRY = {
-    "alexnet": ["data.crop.x_size=303"],
-    "googlenet": ["data.crop.x_size=289", "model.head.score_size=17"],
-}
 
 
 def build(backbone: str, workers: int, batch_size: int, steps: int):
     overrides = [
         f"backbone={backbone}",
         "logger=none",
-        *GEOMETRY[backbone],
+        *TRAIN_GEOMETRY[backbone],
         f"data.num_workers={workers}",
         f"data.batch_size={batch_size}",
         f"data.samples_per_epoch={batch_size * steps}",
