@@ -20,13 +20,20 @@ SMOKE_RUNS = {
         *("--devices", "1", "2", "--train-steps", "2", "--warmup", "1", "--batch-size", "4"),
         *("--workers", "0", "--sequences", "2", "--frames", "4"),
     ],
+    "network_speed.py": [
+        *("--backbones", "alexnet", "--batches", "1", "--x-size", "255"),
+        *("--forms", "ref", "f32-grouped", "--repeats", "1", "--warmup", "0"),
+        *("--train-batch", "1", "--train-forms", "fp32", "--profile"),
+    ],
 }
-# rows of the table: per backbone x path, per mode, per backbone, per device count
+# rows of each table: per backbone x path, per mode, per backbone, per device count; the
+# network tables: search per form, template per reference / fastest form, training per form
 EXPECTED_ROWS = {
-    "tracking_fps.py": 4,
-    "eval_walltime.py": 3,
-    "train_throughput.py": 2,
-    "multi_gpu.py": 2,
+    "tracking_fps.py": [4],
+    "eval_walltime.py": [3],
+    "train_throughput.py": [2],
+    "multi_gpu.py": [2],
+    "network_speed.py": [2, 2, 1],
 }
 
 
@@ -45,7 +52,8 @@ def test_benchmark_script_prints_its_table(script: str, tmp_path) -> None:
         str(out),
         cwd=tmp_path,
     )
-    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + EXPECTED_ROWS[script], proc.stdout  # header + rows
+    tables = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    expected = EXPECTED_ROWS[script]
+    assert len(tables) == sum(1 + rows for rows in expected), proc.stdout  # headers + rows
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == EXPECTED_ROWS[script]
+    assert len(rows) == sum(expected)
