@@ -586,7 +586,7 @@ def main() -> None:
     parser.add_argument(
         "--budget-s",
         type=float,
-        default=280.0,
+        default=250.0,
         help="rows that would start later are listed as skipped",
     )
     parser.add_argument("--profile", action="store_true", help="top kernels before / after")

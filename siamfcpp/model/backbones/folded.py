@@ -87,6 +87,7 @@ class MergedInception(nn.Module):
         entries: the 1x1 convs reading the block input, one per branch.
         chains: the convs after each entry (empty: the entry is the branch).
         pool: the pooling branch's 1x1 conv.
+        fuse_relu: the chains' conv + ReLU as one cuDNN call (see ``FusedConv``).
     """
 
     def __init__(
