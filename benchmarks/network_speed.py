@@ -91,8 +91,7 @@ SEARCH_FORMS = {
     "f16-cl-s2d": Form(dtype=F16, channels_last=CL, stem="space_to_depth"),
     "f16-cl-fused-relu": Form(dtype=F16, channels_last=CL, fuse_relu=True),
 }
-# forms that exist only for one backbone / device
-ONLY_ALEXNET = ("f16-cl-s2d",)
+# forms that exist only on CUDA
 ONLY_CUDA = ("f16-cl-fused-relu",)
 DERIVED_FORMS = ("best", "best-compiled")
 TRAIN_FORMS = {
@@ -376,9 +375,8 @@ class Runner:
             "times": {},
         }
 
-    def forms_for(self, backbone: str) -> list[str]:
+    def search_forms(self) -> list[str]:
         names = [n for n in self.args.forms if n in SEARCH_FORMS]
-        names = [n for n in names if backbone == "alexnet" or n not in ONLY_ALEXNET]
         return [n for n in names if self.device.startswith("cuda") or n not in ONLY_CUDA]
 
     def run_search(self) -> None:
@@ -387,7 +385,7 @@ class Runner:
             model = build_reference(backbone, self.args.x_size, self.device)
             for batch in self.args.batches:
                 ctx = contexts[backbone, batch] = self.context(backbone, batch, model)
-                for name in self.forms_for(backbone):
+                for name in self.search_forms():
                     self.search_row(backbone, batch, name, SEARCH_FORMS[name], ctx)
                 best = compose_best(ctx["times"]) if "best" in self.args.forms else None
                 if best is not None:

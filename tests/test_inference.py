@@ -98,7 +98,7 @@ FLOAT32_FORMS = [
     *((backbone, {"xcorr": name}) for backbone in BACKBONES for name in XCORR_FORMS),
     *((backbone, {"channels_last": True, "xcorr": "shift"}) for backbone in BACKBONES),
     *((backbone, {"channels_last": True, "xcorr": "grouped"}) for backbone in BACKBONES),
-    ("alexnet", {"stem": "space_to_depth"}),  # AlexNet's 11x11 stride-2 stem only
+    *((backbone, {"stem": "space_to_depth"}) for backbone in BACKBONES),
 ]
 
 
@@ -218,8 +218,6 @@ def test_refusals_are_explained() -> None:
         build_inference_network(model, stem="patchify")
     with pytest.raises(ValueError, match="call model.eval"):
         build_inference_network(model.train())
-    with pytest.raises(ValueError, match="stem=space_to_depth is for AlexNet"):
-        build_inference_network(_build("googlenet"), stem="space_to_depth")
 
 
 def test_wrong_search_size_is_explained() -> None:
@@ -307,6 +305,8 @@ def test_compiled_search_matches(backbone) -> None:
 CUDA_FORMS = [
     *({"xcorr": name} for name in XCORR_FORMS),
     {"channels_last": True, "xcorr": "shift"},
+    {"channels_last": True, "stem": "space_to_depth"},
+    {"dtype": "float16", "channels_last": True, "stem": "space_to_depth"},
     {"channels_last": True, "fuse_relu": True},
     {"dtype": "float16", "channels_last": True},
     {"dtype": "float16", "channels_last": True, "xcorr": "shift", "compile_mode": "default"},
@@ -319,8 +319,6 @@ CUDA_FORMS = [
     ("backbone", "options"),
     [
         *((backbone, options) for backbone in BACKBONES for options in CUDA_FORMS),
-        ("alexnet", {"channels_last": True, "stem": "space_to_depth"}),
-        ("alexnet", {"dtype": "float16", "channels_last": True, "stem": "space_to_depth"}),
     ],
     ids=_ids,
 )

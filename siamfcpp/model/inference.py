@@ -174,7 +174,8 @@ def build_inference_network(
         xcorr: a key of :data:`XCORR_FORMS`; default :data:`DEFAULT_XCORR` of the device.
         dtype: ``float32``, ``float16`` or ``bfloat16`` for weights and activations.
         channels_last: run in channels-last memory format.
-        stem: AlexNet's first conv as ``conv`` or ``space_to_depth`` (tensor-core friendly).
+        stem: the backbone's first conv as ``conv`` or ``space_to_depth`` (a stride-1 conv on
+            16 channels instead of a stride-2 one on 3: tensor-core friendly).
         fuse_relu: conv + bias + ReLU as one cuDNN call (CUDA, without ``compile_mode``).
         compile_mode: ``torch.compile`` mode of the search half, e.g.
             ``max-autotune-no-cudagraphs`` (capture the graph yourself) or ``default``; None =

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from siamfcpp.model.backbones.alexnet import AlexNet
 from siamfcpp.model.backbones.googlenet import GoogLeNet, InceptionA, InceptionB, InceptionC
 from siamfcpp.model.folding import (
+    Affine,
     FusedConv,
     SpaceToDepthConv,
     concat_outputs,
@@ -25,7 +26,7 @@ from siamfcpp.model.folding import (
 )
 from siamfcpp.model.layers import ConvBNReLU
 
-#: ways to run the first (strided, 3-channel) convolution of AlexNet
+#: ways to run a backbone's first (strided, 3-channel) convolution
 STEMS = ("conv", "space_to_depth")
 
 
@@ -33,8 +34,9 @@ def fold_backbone(backbone: nn.Module, *, stem: str = "conv", fuse_relu: bool = 
     """The inference form of a reference backbone (``AlexNet`` or ``GoogLeNet``).
 
     Args:
-        stem: ``conv`` (as the reference) or ``space_to_depth`` (:class:`SpaceToDepthConv`;
-            AlexNet's 11x11 stride-2 conv on 3 channels becomes a 6x6 stride-1 conv on 16).
+        stem: the first conv as ``conv`` (as the reference) or ``space_to_depth``
+            (:class:`SpaceToDepthConv`: AlexNet's 11x11 stride-2 conv on 3 channels becomes a 6x6
+            stride-1 conv on 16, GoogLeNet's 3x3 stride-2 one a 2x2 on 16).
         fuse_relu: convolution + ReLU as one cuDNN call (CUDA only; see :class:`FusedConv`).
     """
     if stem not in STEMS:
@@ -42,9 +44,7 @@ def fold_backbone(backbone: nn.Module, *, stem: str = "conv", fuse_relu: bool = 
     if isinstance(backbone, AlexNet):
         return _fold_alexnet(backbone, stem=stem, fuse_relu=fuse_relu)
     if isinstance(backbone, GoogLeNet):
-        if stem != "conv":
-            raise ValueError("stem=space_to_depth is for AlexNet; GoogLeNet's stem is 3x3")
-        return FoldedGoogLeNet(backbone, fuse_relu=fuse_relu)
+        return FoldedGoogLeNet(backbone, stem=stem, fuse_relu=fuse_relu)
     raise TypeError(f"no inference form for backbone {type(backbone).__name__}")
 
 
@@ -59,16 +59,20 @@ def _fused(block: ConvBNReLU, fuse_relu: bool) -> FusedConv:
     )
 
 
-def _fold_alexnet(net: AlexNet, *, stem: str, fuse_relu: bool) -> nn.Sequential:
+def _stem(affine: Affine, conv: nn.Conv2d, stem: str, fuse_relu: bool) -> nn.Module:
+    """The first conv (unpadded, followed by ReLU) with its folded ``affine``."""
+    if conv.padding != (0, 0) or conv.stride[0] != conv.stride[1]:
+        raise ValueError(f"the stem conv must be unpadded with a square stride, got {conv}")
     if stem == "space_to_depth":
-        (stride, _) = net.conv1.conv.stride
-        conv1 = SpaceToDepthConv(
-            fold_batchnorm(net.conv1), stride=stride, in_channels=4, relu=True, fuse_relu=fuse_relu
+        return SpaceToDepthConv(
+            affine, stride=conv.stride[0], in_channels=4, relu=True, fuse_relu=fuse_relu
         )
-    else:
-        conv1 = _fused(net.conv1, fuse_relu)
+    return FusedConv(affine, stride=conv.stride, relu=True, fuse_relu=fuse_relu)
+
+
+def _fold_alexnet(net: AlexNet, *, stem: str, fuse_relu: bool) -> nn.Sequential:
     return nn.Sequential(
-        conv1,
+        _stem(fold_batchnorm(net.conv1), net.conv1.conv, stem, fuse_relu),
         copy.deepcopy(net.pool1),
         _fused(net.conv2, fuse_relu),
         copy.deepcopy(net.pool2),
@@ -168,22 +172,15 @@ class FoldedGoogLeNet(nn.Module):
     conversion (BGR 0..255 -> RGB -1..1) folded into the first (unpadded) conv, and the 1x1
     convs of each Inception A / C block merged."""
 
-    def __init__(self, net: GoogLeNet, *, fuse_relu: bool) -> None:
+    def __init__(self, net: GoogLeNet, *, stem: str, fuse_relu: bool) -> None:
         super().__init__()
-        first = net.Conv2d_1a_3x3.conv
-        if first.padding != (0, 0):
-            raise ValueError("the input conversion folds only into an unpadded first conv")
         half = 255 / 2
-        conv1a = FusedConv(
-            fold_input_transform(
-                fold_batchnorm(net.Conv2d_1a_3x3), scale=1 / half, shift=-1.0, flip=True
-            ),
-            stride=first.stride,
-            relu=True,
-            fuse_relu=fuse_relu,
+        # exact for the unpadded first conv (checked in _stem): no border sees the shift
+        affine = fold_input_transform(
+            fold_batchnorm(net.Conv2d_1a_3x3), scale=1 / half, shift=-1.0, flip=True
         )
         self.stem = nn.Sequential(
-            conv1a,
+            _stem(affine, net.Conv2d_1a_3x3.conv, stem, fuse_relu),
             _fused(net.Conv2d_2a_3x3, fuse_relu),
             _fused(net.Conv2d_2b_3x3, fuse_relu),
             nn.MaxPool2d(kernel_size=3, stride=2),
