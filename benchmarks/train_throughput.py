@@ -35,18 +35,12 @@ import time
 from pathlib import Path
 
 import torch
-from _common import compose_cfg, device_name, emit, now
+from _common import TRAIN_GEOMETRY, compose_cfg, device_name, emit, now
 from hydra.utils import instantiate
 
 from siamfcpp.data.prepare import prepare
 from siamfcpp.data.sources.synthetic import write_got10k_split
 
-# the original training recipes' search sizes (289 - 127 is off the stride grid, so GoogLeNet's
-# score map is given, as in its recipe preset)
-GEOMETRY = {
-    "alexnet": ["data.crop.x_size=303"],
-    "googlenet": ["data.crop.x_size=289", "model.head.score_size=17"],
-}
 PATHS = {
     "reference": ["data.crop_on=cpu"],
     "device": ["data.crop_on=device"],
@@ -79,7 +73,7 @@ def build(args, backbone: str, data: str, path: str, options: dict[str, str]):
     overrides = [
         f"backbone={backbone}",
         "logger=none",
-        *GEOMETRY[backbone],
+        *TRAIN_GEOMETRY[backbone],
         *(["data=got10k", f"data.sources.got10k.source.root={root}"] if root else []),
         *PATHS[path],
         f"data.max_reduction={args.max_reduction}",
