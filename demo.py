@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.demo import demo
+from siamfcpp.apps.recorded import with_recorded_model
 
 # Hydra reads `box=1,2,3,4` as a sweep over four values; make it the list the user meant
 _BARE_BOX = re.compile(r"^(box=)([^\[\]'\"]+,[^\[\]'\"]+)$")
@@ -30,4 +31,6 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv = [_BARE_BOX.sub(r"\1[\2]", arg) for arg in sys.argv]
+    # checkpoint= / onnx_dir= pick the backbone (and an export's search size) they hold
+    sys.argv = [sys.argv[0], *with_recorded_model(sys.argv[1:])]
     main()

@@ -10,11 +10,14 @@ See ``conf/evaluate.yaml`` for the options; the work is done in
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from siamfcpp.apps.cli import entry_point
+from siamfcpp.apps.recorded import with_recorded_model
 from siamfcpp.apps.sweeps import objective
 from siamfcpp.evaluation.pipeline import evaluate
 from siamfcpp.evaluation.wandb_report import log_evaluation
@@ -30,4 +33,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    # checkpoint=F picks the backbone it holds unless backbone= / experiment= is given
+    sys.argv = [sys.argv[0], *with_recorded_model(sys.argv[1:])]
     main()

@@ -1,8 +1,7 @@
 """Train a SiamFC++ network.
 
     python train.py                                       # brief CPU run on synthetic data
-    python train.py experiment=siamfcpp_alexnet-trn trainer=gpu \
-        data.sources.got10k.source.root=/data/GOT-10k
+    python train.py recipe=siamfcpp_alexnet-trn trainer=gpu paths.data_dir=/data
     python train.py ... ckpt_path=outputs/train/<run>/checkpoints/last.ckpt   # start from it
     python train.py ... hydra.run.dir=RUN   # interrupted? the same command resumes RUN's last.ckpt
 
@@ -12,12 +11,15 @@ The checkpoints (``<run>/checkpoints/*.ckpt``) load in ``python evaluate.py chec
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.sweeps import objective
-from siamfcpp.training.pipeline import train
+from siamfcpp.config import rename_overrides
+from siamfcpp.training.pipeline import DEPRECATED_OVERRIDES, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -27,4 +29,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    sys.argv = rename_overrides(sys.argv, DEPRECATED_OVERRIDES)
     main()

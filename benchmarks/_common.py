@@ -14,6 +14,12 @@ from hydra import compose, initialize_config_dir
 import siamfcpp  # noqa: F401  (registers the configs' resolvers, e.g. siamfcpp.score_size)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# the original training recipes' search sizes (289 - 127 is off the stride grid, so GoogLeNet's
+# score map is given, as in its recipe preset)
+TRAIN_GEOMETRY = {
+    "alexnet": ["data.crop.x_size=303"],
+    "googlenet": ["data.crop.x_size=289", "model.head.score_size=17"],
+}
 
 
 def compose_cfg(config: str, overrides: list[str]):
@@ -46,9 +52,13 @@ def emit(title: str, header: list[str], rows: list[list], out: str | None, meta:
     for row in rows:
         print("| " + " | ".join(str(v) for v in row) + " |")
     if out:
-        path = Path(out)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        records = [dict(zip(header, row, strict=True)) for row in rows]
-        tmp.write_text(json.dumps({"meta": meta, "rows": records}, indent=2))
-        os.replace(tmp, path)
-        print(f"\nwrote {path}", file=sys.stderr)
+        write_json(out, meta, [dict(zip(header, row, strict=True)) for row in rows])
+
+
+def write_json(out: str, meta: dict, records: list[dict]) -> None:
+    """Write ``{meta, rows}`` to ``out`` atomically."""
+    path = Path(out)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"meta": meta, "rows": records}, indent=2))
+    os.replace(tmp, path)
+    print(f"\nwrote {path}", file=sys.stderr)

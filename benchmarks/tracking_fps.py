@@ -1,59 +1,68 @@
-"""Tracking speed per backbone x path: reference float32, fast float32 / fp16, CUDA graph.
+"""Single-stream tracking speed: the reference tracker against the device engine at batch 1.
 
-Frames per second of ``update`` on one synthetic sequence (frames rendered before the clock
-starts, ``init`` and warm-up frames excluded, device synchronised around the timed loop; every
-``update`` returns a host box, so each frame is synchronised anyway). Random weights.
+Frames per second of ``engine.update`` on one synthetic sequence per frame size (frames rendered
+before the clock starts, cycled when fewer than the timed frames; ``init`` and warm-up frames
+excluded; every update returns the box on the host, so each frame is synchronised). Paths:
+``reference fp32`` is ``tracker=siamfcpp`` (the one-at-a-time reference, the baseline of the
+ratios); ``engine ...`` is ``tracker=siamfcpp_fast`` with ``tracker.precision`` and
+``tracker.cuda_graph`` (the whole step replayed as one CUDA graph). Random weights.
 
-    python benchmarks/tracking_fps.py --device cuda --out fps.json     # ~1 min on an H100
-    python benchmarks/tracking_fps.py --frames 10 --warmup 2            # CPU smoke run
-    python benchmarks/tracking_fps.py --frames 50 --threads 1           # CPU FPS, one thread
+    python benchmarks/tracking_fps.py --out fps.json                  # H200: ~1.5 min
+    python benchmarks/tracking_fps.py --device cpu --frames 2 --warmup 1 --sizes 160x120  # smoke
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 from _common import compose_cfg, device_name, emit, now
 from hydra.utils import instantiate
 
 from siamfcpp.data.sources.synthetic import generate_sequence
+from siamfcpp.tracking.engine import build_engine
 
 # path name -> tracker option and overrides; half precision and graphs only on CUDA
+FP16, GRAPH = "tracker.precision=float16", "tracker.cuda_graph=true"
 PATHS = {
     "reference fp32": ("siamfcpp", []),
-    "fast fp32": ("siamfcpp_fast", []),
-    "fast fp32 channels_last": ("siamfcpp_fast", ["tracker.channels_last=true"]),
-    "fast fp32 cuda_graph": ("siamfcpp_fast", ["tracker.cuda_graph=true"]),
-    "fast fp16": ("siamfcpp_fast", ["tracker.precision=float16"]),
-    "fast fp16 cuda_graph": (
+    "engine fp32": ("siamfcpp_fast", []),
+    "engine fp32 graph": ("siamfcpp_fast", [GRAPH]),
+    "engine fp16": ("siamfcpp_fast", [FP16]),
+    "engine fp16 graph": ("siamfcpp_fast", [FP16, GRAPH]),
+    "engine fp16 graph channels_last": (
         "siamfcpp_fast",
-        ["tracker.precision=float16", "tracker.cuda_graph=true"],
+        [FP16, GRAPH, "tracker.channels_last=true"],
     ),
 }
-CPU_PATHS = ("reference fp32", "fast fp32")
+CPU_PATHS = ("reference fp32", "engine fp32")
+UNIQUE_FRAMES = 120  # rendered per size; longer runs cycle through them
 
 
-def measure(backbone: str, path: str, device: str, frames, box0, warmup: int) -> float:
+def measure(backbone: str, path: str, device: str, frames, box0, timed: int, warmup: int) -> float:
+    """``update`` frames per second of ``path`` over ``timed`` frames after ``warmup``."""
     option, overrides = PATHS[path]
     cfg = compose_cfg("evaluate", [f"backbone={backbone}", f"tracker={option}", *overrides])
     torch.manual_seed(0)
-    tracker = instantiate(cfg.tracker, model=instantiate(cfg.model), device=device)
+    engine = build_engine(cfg.tracker, instantiate(cfg.model), torch.device(device), 1)
+    sequence = [frames[1 + t % (len(frames) - 1)] for t in range(warmup + timed)]
     with torch.inference_mode():
-        tracker.init(frames[0], box0)
-        for frame in frames[1 : warmup + 1]:
-            tracker.update(frame)
+        engine.init([0], frames[:1], box0[None])
+        for frame in sequence[:warmup]:
+            engine.update([0], [frame])
         start = now(device)
-        for frame in frames[warmup + 1 :]:
-            tracker.update(frame)
+        for frame in sequence[warmup:]:
+            engine.update([0], [frame])
         elapsed = now(device) - start
-    return (len(frames) - warmup - 1) / elapsed
+    return timed / elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--backbones", nargs="+", default=["alexnet", "googlenet"])
+    parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"], help="WxH")
     parser.add_argument("--paths", nargs="+", default=None, help=f"subset of {list(PATHS)}")
     parser.add_argument("--frames", type=int, default=500, help="timed frames")
     parser.add_argument("--warmup", type=int, default=20)
@@ -64,14 +73,18 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     paths = args.paths or (list(PATHS) if cuda else list(CPU_PATHS))
-    frames, boxes = generate_sequence(seed=0, num_frames=args.frames + args.warmup + 1)
     rows = []
-    for backbone in args.backbones:
-        reference = None
-        for path in paths:
-            fps = measure(backbone, path, args.device, frames, boxes[0], args.warmup)
-            reference = reference or fps
-            rows.append([backbone, path, f"{fps:.1f}", f"{fps / reference:.2f}x"])
+    for size in args.sizes:
+        width, height = (int(v) for v in size.split("x"))
+        count = min(args.frames + args.warmup + 1, UNIQUE_FRAMES)
+        frames, boxes = generate_sequence(seed=0, num_frames=count, frame_size=(width, height))
+        box0 = np.asarray(boxes[0], dtype=np.float64)
+        for backbone in args.backbones:
+            reference = None
+            for path in paths:
+                fps = measure(backbone, path, args.device, frames, box0, args.frames, args.warmup)
+                reference = reference or fps
+                rows.append([backbone, size, path, f"{fps:.1f}", f"{fps / reference:.2f}x"])
     name = device_name(args.device)
     meta = {
         "device": name,
@@ -80,8 +93,8 @@ def main() -> None:
         "torch": torch.__version__,
     }
     emit(
-        f"Tracking FPS on {name} ({args.frames} frames)",
-        ["backbone", "path", "FPS", "speed-up"],
+        f"Single-stream tracking FPS on {name} ({args.frames} frames, ratio vs the reference)",
+        ["backbone", "frame size", "path", "FPS", "vs reference"],
         rows,
         args.out,
         meta,

@@ -128,39 +128,48 @@ def crop_scale(target_sz_wh: np.ndarray, z_size: int, context_amount: float) -> 
     return side.dtype.type(z_size) / side
 
 
+def subwindow_affine(center_xy: np.ndarray, out_size: int, src_size: float) -> np.ndarray:
+    """The inverse map of :func:`get_subwindow`: ``[2, 3]`` float64, crop pixel -> frame pixel.
+
+    Output pixel ``i`` samples frame coordinate ``x1 + i * (x2 - x1) / (out_size - 1)`` where
+    ``x1, x2`` are the inclusive float32 corners of the ``src_size`` box centred on ``center_xy``
+    (rows alike with ``y1, y2``), as the original computes them.
+    """
+    region = np.array([center_xy[0], center_xy[1], src_size, src_size], dtype=np.float32)
+    x1, y1, x2, y2 = cxywh_to_xyxy(region)
+    return np.array(
+        [[(x2 - x1) / (out_size - 1), 0, x1], [0, (y2 - y1) / (out_size - 1), y1]],
+        dtype=np.float64,
+    )
+
+
 def get_subwindow(
     frame: np.ndarray,
     center_xy: np.ndarray,
     out_size: int,
-    src_size: int,
+    src_size: float,
     avg_chans: np.ndarray,
 ) -> np.ndarray:
     """Square patch of ``src_size`` frame pixels around ``center_xy``, resized to ``out_size``.
 
-    Bilinear resampling by one affine warp: output pixel ``i`` samples frame coordinate
-    ``x1 + i * (x2 - x1) / (out_size - 1)`` where ``x1, x2`` are the inclusive float32 corners of
-    the ``src_size`` box centred on ``center_xy``. Outside the frame the patch is the constant
-    colour ``avg_chans`` truncated to integers (the original's padding).
+    Bilinear resampling by one affine warp (:func:`subwindow_affine`). Outside the frame the
+    patch is the constant colour ``avg_chans`` truncated to integers (the original's padding).
+    :func:`siamfcpp.warp.warp_crops` is the batched torch counterpart.
 
     Args:
         frame: ``[H, W, 3]`` uint8 BGR.
         center_xy: ``(cx, cy)`` in frame pixels.
         out_size: side of the returned patch.
-        src_size: side of the sampled frame region in pixels (an integer, as the original rounds).
+        src_size: side of the sampled frame region in pixels (the tracker rounds it to whole
+            pixels, as the original; training crops take it unrounded).
         avg_chans: per-channel padding colour ``(B, G, R)``.
 
     Returns:
         ``[out_size, out_size, 3]`` patch with the frame's dtype.
     """
-    region = np.array([center_xy[0], center_xy[1], src_size, src_size], dtype=np.float32)
-    x1, y1, x2, y2 = cxywh_to_xyxy(region)
-    affine = np.array(
-        [[(x2 - x1) / (out_size - 1), 0, x1], [0, (y2 - y1) / (out_size - 1), y1]],
-        dtype=np.float64,
-    )
     return cv2.warpAffine(
         frame,
-        affine,
+        subwindow_affine(center_xy, out_size, src_size),
         (out_size, out_size),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT,

@@ -18,10 +18,10 @@ def run_script(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
-    check: bool = True,
+    fails: bool = False,
 ) -> subprocess.CompletedProcess:
-    """``python <REPO>/<script> <args>`` in ``cwd``; asserts it succeeded (output in the
-    message) unless ``check`` is false.
+    """``python <REPO>/<script> <args>`` in ``cwd``; asserts that it succeeded, or with
+    ``fails=True`` that it failed (either way the output is in the assertion message).
 
     wandb stays offline, Hydra prints full tracebacks and rich tables are wide enough to read;
     ``env`` adds to or overrides those variables.
@@ -41,6 +41,6 @@ def run_script(
         text=True,
         timeout=timeout,
     )
-    if check:
-        assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    outcome = "succeeded" if fails else "failed"
+    assert (proc.returncode != 0) == fails, f"{script} {outcome}:\n{proc.stdout}\n{proc.stderr}"
     return proc

@@ -14,11 +14,16 @@ import siamfcpp  # noqa: F401  (registers the configs' resolvers)
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def compose_config(config_name: str, *overrides: str) -> DictConfig:
+def compose_config(
+    config_name: str, *overrides: str, return_hydra_config: bool = False
+) -> DictConfig:
     """``conf/<config_name>.yaml`` with command-line style ``overrides`` (``key=value``,
-    ``group=option``), as ``python <entry point>.py`` composes it (no Hydra run context)."""
+    ``group=option``), as ``python <entry point>.py`` composes it (no Hydra run context; with
+    ``return_hydra_config`` the ``hydra`` node is included)."""
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(config_name, overrides=list(overrides))
+        return compose(
+            config_name, overrides=list(overrides), return_hydra_config=return_hydra_config
+        )
 
 
 @pytest.fixture(name="compose_config", scope="session")

@@ -14,6 +14,7 @@ from siamfcpp.evaluation.datasets.otb import OTBBenchmark
 from siamfcpp.evaluation.datasets.trackingnet import TrackingNetBenchmark
 from siamfcpp.evaluation.datasets.uav123 import UAV123Benchmark
 from siamfcpp.evaluation.metrics.one_pass import one_pass_metrics
+from siamfcpp.evaluation.pipeline import score_results
 from siamfcpp.tracking.engine import SequentialSlots
 
 
@@ -167,6 +168,39 @@ def test_trackingnet_train_scored_test_zipped(tmp_path):
     with zipfile.ZipFile(result["submission"]) as zf:
         assert sorted(zf.namelist()) == ["a_seq.txt", "b_seq.txt"]
         assert len(zf.read("a_seq.txt").decode().splitlines()) == 12
+
+
+def test_results_in_the_original_layout_score_as_our_run(tmp_path):
+    """``evaluate.py results=PATH`` on a LaSOT folder laid out as the original's testers write it
+    (``<seq>.txt`` boxes ``%.3f``, ``times/<seq>_time.txt``) scores as our own run of the same
+    boxes; without time files the report has no FPS; a missing or foreign sequence is refused."""
+    root = tmp_path / "LaSOT"
+    gts = {"airplane-1": _gt(6, 4), "zebra-10": _gt(3, 5)}
+    for name, gt in gts.items():
+        seq_dir = root / name.split("-")[0] / name
+        _frames(seq_dir / "img", [f"{i:08d}.jpg" for i in range(1, len(gt) + 1)])
+        _write(seq_dir / "groundtruth.txt", gt)
+    bench = LaSOTBenchmark(root, subset="all")
+    ours = bench.run(STILL, tmp_path / "ours", "still")
+    original = tmp_path / "logs" / "GOT-Benchmark" / "result" / "LaSOT" / "siamfcpp_googlenet"
+    for name, gt in gts.items():
+        _write(original / f"{name}.txt", np.repeat(gt[:1], len(gt), axis=0))
+    scored = score_results(bench, original, tmp_path / "report")
+    assert scored["tracker"] == "siamfcpp_googlenet" and "FPS" not in scored["metrics"]
+    assert scored["metrics"] == pytest.approx(
+        {k: v for k, v in ours["metrics"].items() if k != "FPS"}
+    )
+    for name, gt in gts.items():
+        _write(original / "times" / f"{name}_time.txt", np.full((len(gt), 1), 0.01))
+    timed = score_results(bench, original, tmp_path / "report")
+    assert timed["metrics"]["FPS"] == pytest.approx(100.0)
+    _write(original / "cat-3.txt", _gt(2, 0))
+    with pytest.raises(ValueError, match="cat-3"):
+        score_results(bench, original, tmp_path / "report")
+    (original / "cat-3.txt").unlink()
+    (original / "zebra-10.txt").unlink()
+    with pytest.raises(ValueError, match="lacks the results of 1 of the 2 lasot.*zebra-10"):
+        score_results(bench, original, tmp_path / "report")
 
 
 def test_missing_root_and_corrupt_frame(tmp_path):

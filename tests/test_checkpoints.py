@@ -7,13 +7,17 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from siamfcpp.apps.recorded import with_recorded_model
 from siamfcpp.model.backbones.alexnet import AlexNet
 from siamfcpp.model.backbones.googlenet import load_inception_v3
 from siamfcpp.model.checkpoints import (
+    RECORD_KEY,
     CheckpointError,
+    checkpoint_backbone,
     file_md5,
     load_checkpoint,
     map_original_key,
+    network_record,
 )
 from tests.parity_weights import (
     FIXTURE_MODELS,
@@ -74,6 +78,36 @@ def test_md5_mismatch(tmp_path: Path) -> None:
     good.rename(bad)
     message = one_line_error(build("alexnet"), bad)
     assert "md5" in message and "18fd31a2f94b0296c08fff9b0f9ad240" in message
+
+
+def test_md5sum_spelling_of_the_lasot_checkpoint_is_verified(tmp_path: Path) -> None:
+    """The original's LaSOT file is named ``...-md5sum_<hex>.pkl``: its md5 is checked too."""
+    good = write_original_pkl(build_original_state_dict("alexnet"), tmp_path, "m")
+    bad = good.with_name("siamfcpp-googlenet-lasot-md5sum_434540569e163188d2bf47438e075529.pkl")
+    good.rename(bad)
+    assert "434540569e163188d2bf47438e075529" in one_line_error(build("alexnet"), bad)
+    named = bad.with_name(f"siamfcpp-alexnet-md5sum_{file_md5(bad)}.pkl")
+    bad.rename(named)
+    load_checkpoint(build("alexnet"), named)
+
+
+def test_checkpoints_give_their_backbone_to_the_command_line(tmp_path: Path) -> None:
+    """``evaluate.py checkpoint=F`` needs no ``backbone=``: a ``.pkl`` tells it by its weight
+    names, a ``.ckpt`` from train.py by its record; what the user chose is kept."""
+    pkl = write_original_pkl(build_original_state_dict("googlenet"), tmp_path, "g")
+    assert checkpoint_backbone(pkl) == "googlenet"
+    assert with_recorded_model([f"checkpoint={pkl}"]) == [f"checkpoint={pkl}", "backbone=googlenet"]
+    assert with_recorded_model([f"checkpoint={pkl}", "experiment=siamfcpp_googlenet"]) == [
+        f"checkpoint={pkl}",
+        "experiment=siamfcpp_googlenet",
+    ]
+    ckpt = tmp_path / "last.ckpt"
+    module_state = {f"model.{k}": v for k, v in build("alexnet").state_dict().items()}
+    record = network_record(build("alexnet"))
+    assert record == {"backbone": "alexnet", "score_size": 17, "total_stride": 8}
+    torch.save({"state_dict": module_state, RECORD_KEY: record}, ckpt)
+    assert with_recorded_model([f"checkpoint={ckpt}"])[-1] == "backbone=alexnet"
+    assert checkpoint_backbone(tmp_path / "missing.ckpt") is None
 
 
 def test_truncated_file(tmp_path: Path) -> None:

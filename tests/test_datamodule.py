@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from siamfcpp.data.datamodule import EpochSampler, SiamPairDataModule
 from siamfcpp.data.sources.synthetic import write_got10k_split
+from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SMALL = [
@@ -24,9 +24,7 @@ SMALL = [
 
 def _data_cfg(option: str, *overrides: str):
     # composed through train.yaml: the data take their score-map geometry from the network's head
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"data={option}", *overrides])
-    return cfg.data
+    return compose_config("train", f"data={option}", *overrides).data
 
 
 def _first_batch(datamodule: SiamPairDataModule, epoch: int = 0) -> dict[str, torch.Tensor]:

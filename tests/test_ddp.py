@@ -30,7 +30,7 @@ TINY = (
     "trainer.max_epochs=1",
     "module.lr_schedule.warmup_epochs=0",
     "callbacks.pair_images=null",
-    "checkpoint.every_n_epochs=1",
+    "callbacks.model_checkpoint.every_n_epochs=1",
 )
 DDP = ("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true")
 

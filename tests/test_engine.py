@@ -156,9 +156,10 @@ def test_supervised_protocol_batched_equals_one_at_a_time(compose_config, sequen
     assert one.keys() == many.keys() == fails.keys()
     for name, job in one.items():
         np.testing.assert_array_equal(job.trajectory.status, many[name].trajectory.status)
-        np.testing.assert_allclose(
-            many[name].trajectory.boxes, job.trajectory.boxes, atol=TOLERANCE_PX
-        )
+        for got, expected in zip(
+            many[name].trajectory.regions, job.trajectory.regions, strict=True
+        ):
+            np.testing.assert_allclose(got, expected, atol=TOLERANCE_PX)
     # fixture0: init 0, fail 2 -> skip 3, 4, init 5, fail 8 (the last frame)
     assert one["fixture0"].trajectory.status.tolist() == [1, -1, 2, 0, 0, 1, -1, -1, 2]
     assert one["fixture0"].times[3] == 0 and one["fixture0"].times[5] > 0

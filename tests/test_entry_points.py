@@ -32,7 +32,7 @@ def cases(tmp_path):
 @pytest.mark.parametrize("script", ["evaluate.py", "train.py", "demo.py", "export.py"])
 def test_known_error_is_one_line_and_leaves_no_empty_run_folder(tmp_path, script):
     args, message = cases(tmp_path)[script]
-    proc = run_script(script, *args, cwd=tmp_path, env=ONE_LINE, check=False)
+    proc = run_script(script, *args, cwd=tmp_path, env=ONE_LINE, fails=True)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], proc.stderr
@@ -41,8 +41,6 @@ def test_known_error_is_one_line_and_leaves_no_empty_run_folder(tmp_path, script
 
 def test_full_error_shows_the_traceback(tmp_path):
     args, message = cases(tmp_path)["evaluate.py"]
-    proc = run_script(
-        "evaluate.py", *args, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"}, check=False
-    )
+    proc = run_script("evaluate.py", *args, cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"}, fails=True)
     assert proc.returncode == 1
     assert "Traceback (most recent call last)" in proc.stderr and message in proc.stderr

@@ -8,16 +8,15 @@ that on a loaded machine.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from siamfcpp.data.sources.got10k import write_got10k_list, write_got10k_sequence
-from tests.cli import REPO, run_script
+from tests.cli import run_script
+from tests.conftest import compose_config
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 
@@ -50,16 +49,8 @@ def test_no_arguments_runs_the_synthetic_benchmark_and_resumes(tmp_path):
 
 
 def test_cuda_request_without_gpu_is_a_clear_error(tmp_path):
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # no GPU, whatever the machine has
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), "device=cuda"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0
+    no_gpu = {"CUDA_VISIBLE_DEVICES": ""}  # no GPU, whatever the machine has
+    proc = run_script("evaluate.py", "device=cuda", cwd=tmp_path, env=no_gpu, fails=True)
     assert "device=cuda" in proc.stderr and "device=cpu" in proc.stderr
 
 
@@ -78,7 +69,6 @@ def write_fixture_as_got10k_val(fixture, root: Path) -> list[str]:
 
 def track_in_process(preset: str, pkl: Path, root: Path) -> dict[str, np.ndarray]:
     """The same preset and checkpoint run through the library instead of the CLI."""
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
@@ -86,8 +76,7 @@ def track_in_process(preset: str, pkl: Path, root: Path) -> dict[str, np.ndarray
     from siamfcpp.model.checkpoints import load_checkpoint
     from siamfcpp.tracking.engine import SequentialSlots
 
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"experiment={preset}"])
+    cfg = compose_config("evaluate", f"experiment={preset}")
     model = instantiate(cfg.model)
     load_checkpoint(model, pkl)
     boxes = {}

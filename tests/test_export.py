@@ -15,19 +15,22 @@ shapes, so the score maps are not degenerate. Checks:
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import onnx
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from siamfcpp.apps import export
 from siamfcpp.apps.demo import demo
-from siamfcpp.apps.export import CONF_DIR, compose_config, main
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_unfold
 from siamfcpp.model.onnx_runtime import SEARCH_FILE, TEMPLATE_FILE, OnnxSiamFCpp
+from tests.cli import run_script
+from tests.conftest import compose_config
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 OUTPUT_RTOL = 1e-4
@@ -49,8 +52,8 @@ def exported(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"export_{model_name}")
     checkpoint = write_parity_checkpoint(model_name, tmp)
     overrides = [f"experiment={FIXTURE_MODELS[model_name][1]}", f"checkpoint={checkpoint}"]
-    main([*overrides, f"output_dir={tmp / 'onnx'}"])
-    cfg = compose_config([*overrides, "output_dir=unused"])
+    export.main([*overrides, f"output_dir={tmp / 'onnx'}"])
+    cfg = export.compose_config([*overrides, "output_dir=unused"])
     network = instantiate(cfg.model)
     load_checkpoint(network, checkpoint)
     return model_name, cfg, network.eval(), tmp / "onnx"
@@ -140,6 +143,39 @@ def test_onnx_tracker_boxes_match_torch_tracker(exported, sequence):
     assert vs_original <= BOX_TOLERANCE_PX
 
 
+def test_googlenet_export_tracks_in_the_demo_without_backbone(tmp_path):
+    """``export.py backbone=googlenet`` records its backbone and search size in siamfcpp.json;
+    ``demo.py onnx_dir=DIR`` then composes the GoogLeNet geometry by itself (it failed with
+    "361 candidates but score_size=17 expects 289")."""
+    onnx_dir = tmp_path / "onnx"
+    export.main(["backbone=googlenet", f"output_dir={onnx_dir}"])
+    record = json.loads((onnx_dir / "siamfcpp.json").read_text())
+    assert record == {
+        "backbone": "googlenet",
+        "score_size": 19,
+        "total_stride": 8,
+        "z_size": 127,
+        "x_size": 303,
+    }
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    data = np.load(TRACKER_FIXTURE)
+    for t in range(3):
+        (folder / f"{t:03d}.jpg").write_bytes(data[f"seq0_frame{t:03d}"].tobytes())
+    box = "box=[" + ",".join(map(str, data["seq0_gt"][0])) + "]"
+    proc = run_script(
+        "demo.py",
+        f"video={folder}",
+        box,
+        f"onnx_dir={onnx_dir}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert len((tmp_path / "run" / "boxes.txt").read_text().splitlines()) == 3
+    assert "records: backbone=googlenet model.head.x_size=303" in proc.stderr
+    assert "score_size: 19" in (tmp_path / "run" / "config.yaml").read_text()
+
+
 def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"template\.onnx.*python export\.py"):
         OnnxSiamFCpp(tmp_path)
@@ -148,7 +184,7 @@ def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
 def test_export_needs_an_output_dir(capsys, monkeypatch):
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     with pytest.raises(SystemExit) as exit_:
-        main(["checkpoint=null"])
+        export.main(["checkpoint=null"])
     assert exit_.value.code == 1
     assert capsys.readouterr().err.strip() == (
         "Error: output_dir is required: python export.py checkpoint=PATH output_dir=DIR"
@@ -170,11 +206,9 @@ def test_demo_tracks_with_the_exported_network(exported, tmp_path):
         ("torch", f"checkpoint={next(onnx_dir.parent.glob('*.pkl'))}"),
         ("onnx", f"onnx_dir={onnx_dir}"),
     ):
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                "demo",
-                overrides=[preset, source, f"video={folder}", box, f"output_dir={tmp_path / name}"],
-            )
+        cfg = compose_config(
+            "demo", preset, source, f"video={folder}", box, f"output_dir={tmp_path / name}"
+        )
         results[name] = demo(cfg).boxes
     assert results["onnx"].shape == (DEMO_FRAMES, 4)
     assert (tmp_path / "onnx" / "boxes.txt").is_file()

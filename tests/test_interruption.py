@@ -22,6 +22,7 @@ import torch
 from siamfcpp.io.files import atomic_write_bytes
 from siamfcpp.io.run_dir import prepare_run_dir
 from siamfcpp.training.pipeline import AtomicCheckpointIO, check_complete
+from tests.cli import run_script
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160", "WANDB_MODE": "offline"}
@@ -32,9 +33,7 @@ def command(script: str, *overrides: str) -> list[str]:
 
 
 def run_to_end(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+    return run_script(cmd[1], *cmd[2:], cwd=cwd, env=ENV)
 
 
 def signal_when(
@@ -121,7 +120,7 @@ TRAIN = (
     "data.num_workers=0",
     "logger=csv",
     "callbacks.pair_images=null",
-    "checkpoint.every_n_epochs=1",
+    "callbacks.model_checkpoint.every_n_epochs=1",
     "trainer.log_every_n_steps=1",
     "trainer.enable_model_summary=false",
     f"trainer.max_epochs={EPOCHS}",
@@ -216,14 +215,7 @@ def test_truncated_last_checkpoint_is_refused_naming_it(tmp_path, compose_config
     last = run / "checkpoints" / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"epoch": 0, "w": torch.ones(1000)}, last)
     atomic_write_bytes(last, last.read_bytes()[:-100])  # as a non-atomic writer killed midway
-    proc = subprocess.run(
-        command("train.py", *TRAIN, f"hydra.run.dir={run}"),
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0
+    run_dir = f"hydra.run.dir={run}"
+    proc = run_script("train.py", *TRAIN, run_dir, cwd=tmp_path, env=ENV, timeout=300, fails=True)
     assert f"{last} is not a complete checkpoint" in proc.stderr
     assert "resume=false" in proc.stderr

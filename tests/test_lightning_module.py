@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch import nn
 
@@ -26,6 +25,7 @@ from siamfcpp.training.module import (
     apply_freeze_schedule,
     group_parameters,
 )
+from tests.conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGINAL_LR = {
@@ -121,8 +121,7 @@ def test_param_groups_scale_backbone_and_reject_stale_patterns():
 
 
 def _compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+    return compose_config("train", *overrides)
 
 
 # The original recipes' DynamicFreezer schedules (regex on the original parameter names, epoch,
@@ -151,10 +150,10 @@ def _original_name(name: str) -> str:
     )
 
 
-@pytest.mark.parametrize("preset", sorted(ORIGINAL_FREEZE))
-def test_recipe_freezes_the_parameters_the_original_froze(preset):
-    # no ImageNet weights file here: the presets' pretrained path is dropped
-    cfg = _compose_train(f"experiment={preset}", "model.backbone.pretrained=null")
+@pytest.mark.parametrize("recipe", sorted(ORIGINAL_FREEZE))
+def test_recipe_freezes_the_parameters_the_original_froze(recipe):
+    # no ImageNet weights file here: the recipes' pretrained path is dropped
+    cfg = _compose_train(f"recipe={recipe}", "model.backbone.pretrained=null")
     module = instantiate(cfg.module)
     assert cfg.trainer.max_epochs == 20 and module.lr_schedule.epochs == 20
     groups = module.configure_optimizers().param_groups
@@ -165,10 +164,10 @@ def test_recipe_freezes_the_parameters_the_original_froze(preset):
         apply_freeze_schedule(module.model, module.freeze_schedule, epoch)
         for name, param in module.model.named_parameters():
             expected = True
-            for pattern, start, freezed in ORIGINAL_FREEZE[preset]:
+            for pattern, start, freezed in ORIGINAL_FREEZE[recipe]:
                 if re.search(pattern, _original_name(name)):
                     expected = (epoch >= start) != freezed
-            assert param.requires_grad == expected, (preset, epoch, name)
+            assert param.requires_grad == expected, (recipe, epoch, name)
     apply_freeze_schedule(module.model, module.freeze_schedule, 0)
     assert any(not p.requires_grad for p in module.model.parameters())
 

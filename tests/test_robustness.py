@@ -29,15 +29,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.utils import instantiate
 
@@ -50,6 +47,8 @@ from siamfcpp.io import frames as frame_io
 from siamfcpp.io.frames import CorruptFrameError, read_frame
 from siamfcpp.model.checkpoints import CheckpointError, file_md5, load_checkpoint
 from siamfcpp.tracking.engine import SequentialSlots, build_engine
+from tests.cli import run_script
+from tests.conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 T = 5  # frames per test sequence
@@ -57,8 +56,7 @@ W, H = 64, 48
 
 
 def compose_cfg(config: str, *overrides: str):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name=config, overrides=list(overrides))
+    return compose_config(config, *overrides)
 
 
 class StillTracker:
@@ -377,14 +375,7 @@ def test_training_sequence_with_nan_boxes_never_yields_them(tmp_path, caplog):
 
 
 def test_unknown_benchmark_name_lists_the_options(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), "benchmark=votx"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0
+    proc = run_script("evaluate.py", "benchmark=votx", cwd=tmp_path, timeout=300, fails=True)
     assert "Could not find 'benchmark/votx'" in proc.stderr
     assert "Available options in 'benchmark'" in proc.stderr and "vot2018" in proc.stderr
 
@@ -461,7 +452,7 @@ def test_unwritable_output_folder_names_it_and_the_fix(tmp_path):
 # ------------------------------------------------------------------ degenerate target boxes
 
 
-@pytest.mark.parametrize("tracker", ["siamfcpp", "siamfcpp_fast", "multi_temp"])
+@pytest.mark.parametrize("tracker", ["siamfcpp", "siamfcpp_fast", "multi_temp", "multi_temp_fast"])
 @pytest.mark.parametrize(
     "box",
     [[30, 20, 1, 1], [0, 0, 1, 1], [0, 0, 12, 10], [W - 1, H - 1, 1, 1], [W - 6, H - 4, 20, 16]],
@@ -469,10 +460,10 @@ def test_unwritable_output_folder_names_it_and_the_fix(tmp_path):
 )
 def test_tiny_and_corner_boxes_track_without_nan(tracker, box):
     cfg = compose_cfg("evaluate", f"tracker={tracker}")
-    trk = instantiate(cfg.tracker, model=model(), device="cpu")
+    engine = build_engine(cfg.tracker, model(), torch.device("cpu"), 1)
     clip = frames(4)
-    trk.init(clip[0], np.array(box, dtype=np.float64))
+    engine.init([0], clip[:1], np.array([box], dtype=np.float64))
     for frame in clip[1:]:
-        out = np.asarray(trk.update(frame), dtype=np.float64)
+        (out,) = engine.update([0], [frame])
         assert np.isfinite(out).all(), out
         assert out[2] > 0 and out[3] > 0

@@ -95,5 +95,5 @@ def test_vot_shards_write_the_single_process_report(tmp_path):
         runs[devices] = result, trajectories
     (one, one_files), (two, two_files) = runs[1], runs[2]
     assert len(one_files) == 3 and two_files == one_files
-    for key in ("accuracy", "robustness", "eao", "failures"):
+    for key in ("Accuracy", "Robustness", "EAO", "Failures"):
         assert two["metrics"][key] == one["metrics"][key]

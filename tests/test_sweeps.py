@@ -149,7 +149,7 @@ def test_undefined_metric_fails_its_trial_with_the_reason_and_the_sweep_goes_on(
         "hydra.sweeper.n_trials=2",
         "hydra.sweep.dir=sweep",
         cwd=tmp_path,
-        check=False,
+        fails=True,
     )
     log = proc.stdout + proc.stderr
     assert "TypeError" not in log

@@ -10,6 +10,7 @@ from torch import nn
 from siamfcpp.geometry import crop_scale, xywh_to_cxywh
 from siamfcpp.tracking.memory import SiamFCppMultiTempTracker, TemplateMemory, fuse_scores
 from siamfcpp.tracking.tracker import SiamFCppTracker
+from tests.conftest import compose_config
 
 SCORE_SIZE, STRIDE, X_SIZE = 17, 8, 303
 OFFSET = (X_SIZE - 1 - (SCORE_SIZE - 1) * STRIDE) // 2  # crop pixel of score cell 0
@@ -150,8 +151,15 @@ def test_fuse_scores_weights_first_template_against_memory_mean():
     s = [np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)] + [
         np.array([0.5, 0.5], np.float32)
     ]
-    np.testing.assert_allclose(fuse_scores(s, 0.4), [0.6 + 0.4 * 0.25, 0.4 * 0.75])
-    assert fuse_scores(s[:1], 0.4) is s[0]
+    expected = [0.6 + 0.4 * 0.25, 0.4 * 0.75]
+    np.testing.assert_allclose(fuse_scores(np.stack(s), 0.4), expected)
+    np.testing.assert_array_equal(fuse_scores(np.stack(s[:1]), 0.4), s[0])
+    # batched (leading axes) and torch: the same numbers per row
+    batch = torch.from_numpy(np.stack([np.stack(s), np.stack(s[::-1])]))
+    fused = fuse_scores(batch, 0.4)
+    assert fused.shape == (2, 2) and fused.dtype == torch.float32
+    np.testing.assert_allclose(fused[0].numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(fused[1].numpy(), fuse_scores(np.stack(s[::-1]), 0.4), rtol=1e-6)
 
 
 def _run(tracker, n=12):
@@ -207,12 +215,9 @@ def test_multi_temp_validates_memory_settings():
 @pytest.mark.parametrize("tracker", ["siamfcpp", "multi_temp"])
 @pytest.mark.parametrize("backbone", ["alexnet", "googlenet"])
 def test_tracker_configs_instantiate_with_head_geometry(tracker, backbone):
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    conf = str(Path(__file__).resolve().parents[1] / "conf")
-    with initialize_config_dir(conf, version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"backbone={backbone}", f"tracker={tracker}"])
+    cfg = compose_config("evaluate", f"backbone={backbone}", f"tracker={tracker}")
     trk = instantiate(cfg.tracker, model=ScriptedNet(), device="cpu")
     assert (trk.x_size, trk.score_size) == (cfg.model.head.x_size, cfg.model.head.score_size)
     assert trk.window.shape == (cfg.model.head.score_size**2,)

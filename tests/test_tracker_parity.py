@@ -29,10 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from siamfcpp.model.checkpoints import load_checkpoint
+from tests.conftest import compose_config
 from tests.parity_weights import build_original_state_dict, write_original_pkl
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -62,8 +62,7 @@ def _frames(data, k):
 
 
 def _tracker(preset, weights_model, tmp_path):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"experiment={preset}"])
+    cfg = compose_config("evaluate", f"experiment={preset}")
     model = instantiate(cfg.model)
     state = build_original_state_dict(weights_model)
     load_checkpoint(model, write_original_pkl(state, tmp_path, f"parity-{weights_model}"))

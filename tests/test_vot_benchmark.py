@@ -171,10 +171,13 @@ def test_missing_data_set_and_bad_lines_raise_clear_errors(workspace, tmp_path):
         read_vot(broken, "VOT2018")
 
 
-def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
+def test_reset_protocol_lines_resume_and_report(workspace, tmp_path, capsys):
     calls: list[str] = []
     benchmark = make_benchmark(workspace)
     result = benchmark.run(SequentialSlots(lambda: ScriptedTracker(calls)), tmp_path, "scripted")
+    # one progress bar over all 75 frames, the frames skipped after failures included
+    progress = capsys.readouterr().err
+    assert "75/75" in progress and "3/3 sequences" in progress and "FPS" in progress
 
     alpha = read_trajectory(trajectory_path(tmp_path / "scripted", "alpha"))
     lines = (tmp_path / "scripted/baseline/alpha/alpha_001.txt").read_text().splitlines()
@@ -202,10 +205,10 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
     assert gamma[0] == "1" and gamma[24] == "2" and len(gamma) == 25
 
     metrics = result["metrics"]
-    assert set(metrics) == {"accuracy", "robustness", "eao", "fps", "failures"}
-    assert metrics["failures"] == 4
-    assert metrics["robustness"] == pytest.approx(100 * 4 / 75)
-    assert metrics["fps"] > 0
+    assert set(metrics) == {"Accuracy", "Robustness", "EAO", "FPS", "Failures"}
+    assert metrics["Failures"] == 4
+    assert metrics["Robustness"] == pytest.approx(100 * 4 / 75)
+    assert metrics["FPS"] > 0
     # Report scores equal the metric functions applied to the written files.
     scores, runs = [], []
     for seq in benchmark.sequences():
@@ -214,17 +217,17 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
         acc = sequence_accuracy(overlaps, traj.status, 10)
         scores.append(SequenceScore(seq.name, len(traj), acc, count_failures(traj.status)))
         runs.extend(eao_runs(overlaps, traj.status))
-    assert metrics["accuracy"] == pytest.approx(accuracy_robustness(scores)[0], abs=1e-12)
-    assert metrics["eao"] == pytest.approx(eao_score(eao_curve(runs), (5, 15)), abs=1e-12)
+    assert metrics["Accuracy"] == pytest.approx(accuracy_robustness(scores)[0], abs=1e-12)
+    assert metrics["EAO"] == pytest.approx(eao_score(eao_curve(runs), (5, 15)), abs=1e-12)
     toolkit = json.loads(FIXTURE.read_text())["scripted_run"]
-    assert metrics["accuracy"] == pytest.approx(toolkit["accuracy"], abs=1e-6)
-    assert metrics["eao"] == pytest.approx(toolkit["eao"], abs=1e-6)
+    assert metrics["Accuracy"] == pytest.approx(toolkit["accuracy"], abs=1e-6)
+    assert metrics["EAO"] == pytest.approx(toolkit["eao"], abs=1e-6)
     frames = sum(s["frames"] for s in toolkit["sequences"].values())
     failures = sum(s["failures"] for s in toolkit["sequences"].values())
-    assert metrics["robustness"] == pytest.approx(100 * failures / frames, abs=1e-9)
+    assert metrics["Robustness"] == pytest.approx(100 * failures / frames, abs=1e-9)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["metrics"] == metrics
-    assert [r["failures"] for r in on_disk["sequences"]] == [3, 0, 1]
+    assert [r["Failures"] for r in on_disk["sequences"]] == [3, 0, 1]
     assert (tmp_path / "eao_plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "sequences.md").is_file()
     assert not list(tmp_path.rglob("*.tmp"))
@@ -239,7 +242,7 @@ def test_reset_protocol_lines_resume_and_report(workspace, tmp_path):
     calls.clear()
     again = benchmark.run(SequentialSlots(lambda: ScriptedTracker(calls)), tmp_path, "scripted")
     assert {c.split()[1] for c in calls} == {"beta"}
-    assert again["metrics"]["accuracy"] == metrics["accuracy"]
+    assert again["metrics"]["Accuracy"] == metrics["Accuracy"]
 
 
 def test_truncated_result_file_is_reported(workspace, tmp_path):

@@ -4,14 +4,12 @@ tiny VOT workspace of ``test_vot_benchmark.py``."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from siamfcpp.evaluation.trajectory import read_trajectory, trajectory_path
+from tests.cli import run_script
 from tests.parity_weights import write_parity_checkpoint
 from tests.test_vot_benchmark import SCRIPT, write_workspace
 
@@ -29,11 +27,8 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
     """``python evaluate.py benchmark=vot2018 tracker=multi_temp benchmark.root=DIR checkpoint=F``
     with the parity-recipe AlexNet weights as an original ``.pkl`` (random-looking weights: this
     checks the pipeline, not scores)."""
-    repo = Path(__file__).resolve().parents[1]
     out = tmp_path / "run"
     command = [
-        sys.executable,
-        str(repo / "evaluate.py"),
         "benchmark=vot2018",
         "tracker=multi_temp",
         f"benchmark.root={workspace}",
@@ -41,19 +36,12 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
         f"checkpoint={write_parity_checkpoint('alexnet', tmp_path)}",
         f"output_dir={out}",
     ]
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "COLUMNS": "160"}
-    runs = [
-        subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        for _ in range(2)
-    ]
-    for proc in runs:
-        assert proc.returncode == 0, f"evaluate.py failed:\n{proc.stdout}\n{proc.stderr}"
-    first, second = runs
-    for column in ("VOT2018", "accuracy", "robustness", "eao", "fps", "failures"):
+    first, second = (run_script("evaluate.py", *command, cwd=tmp_path) for _ in range(2))
+    for column in ("VOT2018", "Accuracy", "Robustness", "EAO", "FPS", "Failures"):
         assert column in first.stdout
     result = json.loads((out / "metrics.json").read_text())
     assert result["benchmark"] == "VOT2018" and result["num_sequences"] == len(SEQUENCES)
-    assert 0.0 <= result["metrics"]["accuracy"] <= 1.0 and result["metrics"]["fps"] > 0
+    assert 0.0 <= result["metrics"]["Accuracy"] <= 1.0 and result["metrics"]["FPS"] > 0
     tracker_dir = Path(result["results_dir"])
     for name in SEQUENCES:
         length = SCRIPT[name][0]
@@ -62,6 +50,6 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
     log = second.stdout + second.stderr
     assert f"{len(SEQUENCES)} of {len(SEQUENCES)} sequences have results: skipped" in log
     assert (
-        json.loads((out / "metrics.json").read_text())["metrics"]["failures"]
-        == (result["metrics"]["failures"])
+        json.loads((out / "metrics.json").read_text())["metrics"]["Failures"]
+        == (result["metrics"]["Failures"])
     )

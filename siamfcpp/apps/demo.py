@@ -1,8 +1,8 @@
 """Demo pipeline behind ``demo.py``: track one target through a video and write the result.
 
 Composed by Hydra from ``conf/demo.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker`` and
-the top-level keys ``video``, ``box``, ``checkpoint``, ``onnx_dir``, ``device``, ``seed``, ``show``,
-``fps``, ``output_dir`` and ``overwrite``.
+the top-level keys ``video``, ``box``, ``start_frame``, ``max_size``, ``checkpoint``, ``onnx_dir``,
+``device``, ``seed``, ``show``, ``fps``, ``output_dir`` and ``overwrite``.
 """
 
 from __future__ import annotations
@@ -39,16 +39,19 @@ class DemoResult:
     """What :func:`track_video` produced.
 
     Attributes:
-        boxes: ``[T, 4]`` float64 ``x, y, w, h`` per frame (row 0 is the given box).
+        boxes: ``[T, 4]`` float64 ``x, y, w, h`` per frame (row 0 is the given box), in the
+            pixels of the input (also when its frames were shrunk for tracking).
         video_path: the annotated video.
         boxes_path: ``boxes.txt``, one ``x,y,w,h`` line per frame.
         tracker_seconds: time spent in ``tracker.init`` / ``tracker.update``.
+        codec: the annotated video's codec (e.g. ``H.264 (PyAV)``).
     """
 
     boxes: np.ndarray
     video_path: Path
     boxes_path: Path
     tracker_seconds: float
+    codec: str
 
     @property
     def fps(self) -> float:
@@ -82,6 +85,7 @@ def track_video(
     num_frames: int | None = None,
     source: str = "the video",
     show: bool = False,
+    scale: float = 1.0,
 ) -> DemoResult:
     """Track from ``box_xywh`` on the first frame; write the annotated video and ``boxes.txt``.
 
@@ -97,6 +101,8 @@ def track_video(
         num_frames: length for the progress bar, if known.
         source: name of the input for messages.
         show: also display the annotated frames live (``q`` or Esc stops).
+        scale: how much the frames were shrunk (``box_xywh`` and the written boxes are in the
+            input's pixels; the tracker and the annotated video see the shrunk frames).
     """
     output_dir = Path(output_dir)
     show = show and has_display()
@@ -105,8 +111,15 @@ def track_video(
     if first is None:
         raise ValueError(f"{source} has no frames")
     if box_xywh is None:
-        box_xywh = select_box(first, source)
+        box_xywh = select_box(first, source) / scale
     writer = AnnotatedVideoWriter(output_dir / VIDEO_STEM, fps, (first.shape[1], first.shape[0]))
+    log.info(
+        "annotated video: %s, %s",
+        writer.codec,
+        "plays in browsers and Jupyter"
+        if writer.browser_playable
+        else "not playable in browsers (install PyAV: pip install av)",
+    )
     progress = tqdm(total=num_frames, desc="tracking", unit="frame")
     tracker_seconds = 0.0
 
@@ -123,7 +136,8 @@ def track_video(
             if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                 raise _StopTracking
 
-    job = OnePassJob(source, itertools.chain([first], stream), box_xywh, on_frame=draw)
+    box = np.asarray(box_xywh, dtype=np.float64) * scale
+    job = OnePassJob(source, itertools.chain([first], stream), box, on_frame=draw)
     try:
         for _ in run(engine, [job]):
             pass
@@ -138,8 +152,9 @@ def track_video(
             cv2.destroyAllWindows()
     video_path = writer.close()
     boxes_path = output_dir / BOXES_FILE
-    atomic_write_text(boxes_path, format_boxes(job.boxes))
-    return DemoResult(job.boxes, video_path, boxes_path, float(job.times.sum()))
+    boxes = job.boxes / scale
+    atomic_write_text(boxes_path, format_boxes(boxes))
+    return DemoResult(boxes, video_path, boxes_path, float(job.times.sum()), writer.codec)
 
 
 def build_network(cfg: DictConfig, device: torch.device) -> nn.Module:
@@ -154,8 +169,12 @@ def build_network(cfg: DictConfig, device: torch.device) -> nn.Module:
 def demo(cfg: DictConfig) -> DemoResult:
     """Run the demo described by ``cfg`` (see ``conf/demo.yaml``); log where the results are."""
     if cfg.video is None:
-        raise ValueError("pass the input as video=PATH (a video file or a folder of images)")
-    reader = FrameReader(cfg.video)  # fails early, naming the file, before the model is built
+        raise ValueError(
+            "pass the input as video=PATH (a video file or a folder of images), video=0 (a "
+            "webcam) or video=rtsp://... (a stream)"
+        )
+    # fails early, naming the file, before the model is built
+    reader = FrameReader(cfg.video, start=cfg.start_frame, max_size=cfg.max_size)
     box = None if cfg.box is None else parse_box(cfg.box)
     device = resolve_device(cfg.device)
     output_dir = prepare_run_dir(cfg.output_dir, cfg, task="demo", restart=cfg.overwrite)
@@ -170,12 +189,14 @@ def demo(cfg: DictConfig) -> DemoResult:
             num_frames=len(reader) or None,
             source=str(reader.path),
             show=cfg.show,
+            scale=reader.scale,
         )
     log.info(
-        "%d frames, tracker %.1f fps; video %s, boxes %s",
+        "%d frames, tracker %.1f fps; video %s (%s), boxes %s",
         len(result.boxes),
         result.fps,
         result.video_path,
+        result.codec,
         result.boxes_path,
     )
     return result

@@ -31,9 +31,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from siamfcpp.apps.cli import report
-from siamfcpp.io.files import write_error
+from siamfcpp.config import config_help
+from siamfcpp.io.files import atomic_write_json, write_error
 from siamfcpp.model.build import build_model
+from siamfcpp.model.checkpoints import network_record
 from siamfcpp.model.onnx_runtime import (
+    RECORD_FILE,
     SEARCH_FILE,
     SEARCH_INPUT,
     SEARCH_OUTPUTS,
@@ -129,16 +132,24 @@ def export_onnx(
 
 
 def export_from_config(cfg: DictConfig) -> tuple[Path, Path]:
-    """Build the network of ``cfg`` (``model``, ``checkpoint``, ``seed``) and export it."""
+    """Build the network of ``cfg`` (``model``, ``checkpoint``, ``seed``) and export it, with
+    ``siamfcpp.json`` recording its backbone and geometry (read by ``demo.py onnx_dir=``)."""
     output_dir = cfg.output_dir  # a missing output_dir fails here, before the network is built
     network = build_model(cfg.model, cfg.checkpoint, cfg.seed)
-    return export_onnx(
+    paths = export_onnx(
         network,
         output_dir,
         z_size=cfg.tracker.z_size,
         x_size=cfg.model.head.x_size,
         opset=cfg.opset,
     )
+    record = {
+        **network_record(network),
+        "z_size": int(cfg.tracker.z_size),
+        "x_size": int(cfg.model.head.x_size),
+    }
+    atomic_write_json(Path(output_dir).expanduser() / RECORD_FILE, record)
+    return paths
 
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:
@@ -148,10 +159,14 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--help" in argv or "-h" in argv:
+        print(config_help("export", hidden=["benchmark"]), end="")
+        return
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
     output_dir = None
     try:
-        cfg = compose_config(sys.argv[1:] if argv is None else argv)
+        cfg = compose_config(argv)
         if OmegaConf.is_missing(cfg, "output_dir"):
             raise ValueError(
                 "output_dir is required: python export.py checkpoint=PATH output_dir=DIR"

@@ -32,7 +32,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from sqlalchemy.engine import make_url
 
-from siamfcpp.evaluation.report import markdown_table
+from siamfcpp.evaluation.report import markdown_table, metric_name
 from siamfcpp.io.files import atomic_write_json, atomic_write_text
 from siamfcpp.io.run_dir import sweep_trial
 
@@ -110,7 +110,7 @@ class UndefinedObjective(ValueError):
 
 def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:
     """The value of ``cfg.optimized_metric`` in ``result["metrics"]``, returned by the entry
-    points to Hydra sweepers (None when unset).
+    points to Hydra sweepers (None when unset). Older metric names (``eao``) are accepted.
 
     Raises:
         UndefinedObjective: in a sweep, when the metric is undefined (the reason from the
@@ -120,12 +120,13 @@ def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:
     if not metric:
         return None
     metrics = result["metrics"]
-    if metric not in metrics:
+    name = metric_name(metric)
+    if name not in metrics:
         raise KeyError(f"optimized_metric={metric} is not one of {list(metrics)}")
-    value = metrics[metric]
+    value = metrics[name]
     if value is not None and math.isfinite(value):
         return float(value)
-    reason = result.get("undefined", {}).get(metric) or f"its value is {value}"
+    reason = result.get("undefined", {}).get(name) or f"its value is {value}"
     message = f"optimized_metric={metric} is undefined for this run: {reason}"
     if sweep_trial() is None:
         log.warning(message)

@@ -5,6 +5,11 @@ crop from ``numpy.random.default_rng((seed, i))``. Epoch ``e`` uses samples
 ``e * samples_per_epoch ... (e + 1) * samples_per_epoch - 1`` (the original's
 ``nr_image_per_epoch``), split over distributed replicas, so a run is reproducible whatever the
 number of workers or GPUs, and every epoch sees new pairs.
+
+``crop_on`` picks where pairs are cropped: ``cpu`` (the reference, :class:`PairDataset`) or
+``device`` (:mod:`siamfcpp.data.device_pairs`: workers ship uint8 frame patches, the training
+device crops the batch and builds its targets in ``on_after_batch_transfer``). Both draw the
+same samples from the same ``(seed, i)``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from siamfcpp.data.augment import RandomCropPair
+from siamfcpp.data.device_pairs import (
+    DecodingOpener,
+    PairAssembler,
+    PatchPairDataset,
+    collate_patch_pairs,
+)
+from siamfcpp.data.patch_cache import CacheOpener
 from siamfcpp.data.sampling import MixtureEntry, PairFilter, TrackPairSampler
 from siamfcpp.model.targets import make_densebox_targets
 
@@ -76,6 +88,10 @@ class PairDataset(Dataset):
         return sample
 
 
+#: where pairs are cropped (``crop_on``)
+CROP_ON = ("cpu", "device")
+
+
 class EpochSampler(DistributedSampler):
     """Stream indices of the current epoch for one replica (Lightning calls ``set_epoch``).
 
@@ -84,7 +100,7 @@ class EpochSampler(DistributedSampler):
     split evenly is dropped.
     """
 
-    def __init__(self, dataset: PairDataset, num_replicas: int, rank: int) -> None:
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
         self.samples_per_epoch = len(dataset)
         self.num_samples = self.samples_per_epoch // num_replicas
@@ -114,6 +130,11 @@ class SiamPairDataModule(pl.LightningDataModule):
         num_workers: data-loader worker processes (per replica).
         pin_memory: page-locked batches for faster host-to-GPU copies.
         seed: seed of the sample stream.
+        crop_on: ``cpu`` (reference) or ``device`` (see the module doc).
+        max_reduction: ``crop_on=device``: coarsest reduced JPEG decoding (1, 2, 4, 8) a crop
+            may read from (1: full resolution, the reference's pixels).
+        patch_cache: ``crop_on=device``: folder of a patch cache made by
+            ``python -m siamfcpp.data.prepare`` to read instead of the frames, or None.
     """
 
     def __init__(
@@ -129,8 +150,15 @@ class SiamPairDataModule(pl.LightningDataModule):
         num_workers: int,
         pin_memory: bool,
         seed: int,
+        crop_on: str,
+        max_reduction: int,
+        patch_cache: str | None,
     ) -> None:
         super().__init__()
+        if crop_on not in CROP_ON:
+            raise ValueError(f"data.crop_on must be one of {CROP_ON}, got {crop_on!r}")
+        if patch_cache is not None and crop_on != "device":
+            raise ValueError("data.patch_cache is read by the device crop: set data.crop_on=device")
         self.sources = dict(sources)
         self.negative_pair_ratio = negative_pair_ratio
         self.pair_filter = pair_filter
@@ -142,7 +170,11 @@ class SiamPairDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.seed = seed
-        self.train_set: PairDataset | None = None
+        self.crop_on = crop_on
+        self.max_reduction = max_reduction
+        self.patch_cache = patch_cache
+        self.assemble = PairAssembler(crop.z_size, crop.x_size, score_size, total_stride)
+        self.train_set: PairDataset | PatchPairDataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -151,6 +183,20 @@ class SiamPairDataModule(pl.LightningDataModule):
         sampler = TrackPairSampler(
             list(self.sources.values()), self.negative_pair_ratio, self.pair_filter
         )
+        if self.crop_on == "device":
+            opener = (
+                CacheOpener(self.patch_cache, self.crop)
+                if self.patch_cache is not None
+                else DecodingOpener(self.max_reduction)
+            )
+            self.train_set = PatchPairDataset(
+                sampler,
+                self.crop,
+                opener,
+                samples_per_epoch=self.samples_per_epoch,
+                seed=self.seed,
+            )
+            return
         self.train_set = PairDataset(
             sampler,
             self.crop,
@@ -181,4 +227,9 @@ class SiamPairDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             drop_last=True,
             persistent_workers=self.num_workers > 0,
+            collate_fn=collate_patch_pairs if self.crop_on == "device" else None,
         )
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """``crop_on=device``: crop the batch and build its targets where it now lies."""
+        return self.assemble(batch) if self.crop_on == "device" else batch

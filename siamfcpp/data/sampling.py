@@ -17,14 +17,16 @@ Two deliberate differences from the original code:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from siamfcpp.data.sources.base import TrackSequence, TrackSource, load_frame
 
 MAX_DRAWS = 1000  # redraws of one pair before the data is declared unusable
+CACHED_SEQUENCES = 4096  # sequences a sampler keeps built (per data-loader worker)
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,24 @@ class PairFilter:
         return self.min_area_rate < area_rate < self.max_area_rate and elongation < self.max_ratio
 
 
+FrameOpener = Callable[[TrackSequence, int], Any]
+"""Opens frame ``index`` of a sequence: returns the frame (decoded, or a handle that decodes it
+later) as an object with a ``shape`` whose first two entries are ``(height, width)``."""
+
+
+def decode_frame(sequence: TrackSequence, index: int) -> np.ndarray:
+    """The default :data:`FrameOpener`: the decoded BGR uint8 frame."""
+    return load_frame(sequence.frames[index])
+
+
 @dataclass(frozen=True)
 class TrackPair:
-    """A template frame and a search frame with their object boxes (``x, y, w, h``)."""
+    """A template frame and a search frame (as the :data:`FrameOpener` returns them, decoded
+    arrays by default) with their object boxes (``x, y, w, h``)."""
 
-    image_z: np.ndarray
+    image_z: Any
     box_z: np.ndarray
-    image_x: np.ndarray
+    image_x: Any
     box_x: np.ndarray
     negative: bool
 
@@ -80,8 +93,8 @@ class _Frame:
     sequence: TrackSequence
     index: int
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
-        return load_frame(self.sequence.frames[self.index]), self.sequence.boxes[self.index]
+    def open(self, open_frame: FrameOpener) -> tuple[Any, np.ndarray]:
+        return open_frame(self.sequence, self.index), self.sequence.boxes[self.index]
 
 
 class TrackPairSampler:
@@ -105,8 +118,10 @@ class TrackPairSampler:
         self.probabilities = ratios / ratios.sum()
         self.negative_pair_ratio = negative_pair_ratio
         self.pair_filter = pair_filter
+        self._sequences: dict[tuple[int, int], TrackSequence] = {}  # in use order, per process
 
-    def sample(self, rng: np.random.Generator) -> TrackPair:
+    def sample(self, rng: np.random.Generator, open_frame: FrameOpener = decode_frame) -> TrackPair:
+        """One pair; only ``rng`` decides which (``open_frame`` only says how frames are read)."""
         negative = bool(rng.random() < self.negative_pair_ratio)
         for _ in range(MAX_DRAWS):
             frames = (
@@ -118,9 +133,11 @@ class TrackPairSampler:
                 continue
             if negative and frames[0].sequence_key == frames[1].sequence_key:
                 continue  # the same object is no negative example
-            image_z, box_z = frames[0].load()
+            image_z, box_z = frames[0].open(open_frame)
             # The same frame twice (static images; equal indices) is read once.
-            image_x, box_x = (image_z, box_z) if frames[1] is frames[0] else frames[1].load()
+            image_x, box_x = (
+                (image_z, box_z) if frames[1] is frames[0] else frames[1].open(open_frame)
+            )
             if self.pair_filter.accepts(image_z.shape, box_z) and self.pair_filter.accepts(
                 image_x.shape, box_x
             ):
@@ -137,7 +154,19 @@ class TrackPairSampler:
         entry_index = int(rng.choice(len(self.mixture), p=self.probabilities))
         entry = self.mixture[entry_index]
         sequence_index = int(rng.integers(len(entry.source)))
-        return (entry_index, sequence_index), entry, entry.source[sequence_index]
+        key = (entry_index, sequence_index)
+        return key, entry, self._sequence(key)
+
+    def _sequence(self, key: tuple[int, int]) -> TrackSequence:
+        """``source[i]`` of mixture entry ``key[0]``, the last :data:`CACHED_SEQUENCES` kept
+        (building one reads its annotation files: ~1 ms for a GOT-10k sequence)."""
+        sequence = self._sequences.pop(key, None)
+        if sequence is None:
+            sequence = self.mixture[key[0]].source[key[1]]
+            if len(self._sequences) >= CACHED_SEQUENCES:
+                del self._sequences[next(iter(self._sequences))]  # the least recently used
+        self._sequences[key] = sequence
+        return sequence
 
     def _draw_positive(self, rng: np.random.Generator) -> tuple[_Frame | None, _Frame | None]:
         key, entry, sequence = self._draw_sequence(rng)

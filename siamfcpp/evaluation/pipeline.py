@@ -2,12 +2,18 @@
 
 Composed by Hydra from ``conf/evaluate.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker``,
 ``cfg.benchmark``, and the top-level keys ``checkpoint``, ``device``, ``seed``, ``output_dir``,
-``batch_sequences``, ``devices``, ``tracker_name``, ``overwrite`` and ``optimized_metric``.
+``batch_sequences``, ``devices``, ``tracker_name``, ``results``, ``overwrite`` and
+``optimized_metric``.
+
+With ``results=PATH`` nothing is tracked: the result files in ``PATH`` (one tracker's folder in the
+benchmark's official layout, e.g. the original's raw results) are checked against the benchmark's
+sequences and scored into the same report.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,8 +21,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from siamfcpp.evaluation.protocols import decode_threads
-from siamfcpp.evaluation.report import print_summary
+from siamfcpp.evaluation.datasets.base import Benchmark
+from siamfcpp.evaluation.protocols import decode_workers_for
+from siamfcpp.evaluation.report import print_summary, write_report
 from siamfcpp.evaluation.sharding import run_sharded
 from siamfcpp.io.run_dir import prepare_run_dir
 from siamfcpp.model.build import build_model, resolve_device
@@ -36,26 +43,44 @@ def default_tracker_name() -> str:
     return name if tracker == "siamfcpp" else f"{name}-{tracker}"
 
 
+def score_results(benchmark: Benchmark, results: str | Path, output_dir: Path) -> dict[str, Any]:
+    """Score a folder of result files that this run did not produce (see the module docstring);
+    the report goes to ``output_dir``."""
+    tracker_dir = Path(results).expanduser().resolve()
+    log.info("scoring the results in %s on %s (nothing is tracked)", tracker_dir, benchmark.name)
+    benchmark.check_results(tracker_dir)
+    result = benchmark.score(tracker_dir, output_dir)
+    write_report(output_dir, result)
+    return result
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Run ``cfg.benchmark`` with the configured tracker; print and return its result dict.
+    """Run ``cfg.benchmark`` with the configured tracker (or score ``cfg.results``); print and
+    return its result dict."""
+    output_dir = prepare_run_dir(cfg.output_dir, cfg, task="evaluate", restart=cfg.overwrite)
+    benchmark = instantiate(cfg.benchmark)
+    if cfg.get("results"):
+        result = score_results(benchmark, cfg.results, output_dir)
+    else:
+        result = track_and_score(cfg, benchmark, output_dir)
+    print_summary(result)
+    log.info("metrics: %s", output_dir / "metrics.json")
+    return result
+
+
+def track_and_score(cfg: DictConfig, benchmark: Benchmark, output_dir: Path) -> dict[str, Any]:
+    """Track ``benchmark`` with the configured network and tracker, then score it.
 
     With ``cfg.devices > 1`` the sequences are tracked by one process per device
     (:mod:`siamfcpp.evaluation.sharding`) and scored here, into the report a single process writes.
     """
     device = resolve_device(cfg.device)
-    output_dir = prepare_run_dir(cfg.output_dir, cfg, task="evaluate", restart=cfg.overwrite)
-    benchmark = instantiate(cfg.benchmark)
     tracker_name = cfg.tracker_name or default_tracker_name()
     log.info("evaluating %s on %s, results in %s", tracker_name, benchmark.name, output_dir)
     if cfg.devices > 1:
-        result = run_sharded(cfg, benchmark, output_dir, tracker_name)
-    else:
-        model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
-        engine = build_engine(cfg.tracker, model, device, cfg.batch_sequences)
-        with torch.inference_mode():
-            result = benchmark.run(
-                engine, output_dir, tracker_name, decode_threads(cfg.batch_sequences)
-            )
-    print_summary(result)
-    log.info("metrics: %s", output_dir / "metrics.json")
-    return result
+        return run_sharded(cfg, benchmark, output_dir, tracker_name)
+    model = build_model(cfg.model, cfg.checkpoint, cfg.seed)
+    engine = build_engine(cfg.tracker, model, device, cfg.batch_sequences)
+    workers = decode_workers_for(cfg.batch_sequences, requested=cfg.decode_workers)
+    with torch.inference_mode():
+        return benchmark.run(engine, output_dir, tracker_name, workers, cfg.gpu_decode)

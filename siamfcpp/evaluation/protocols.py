@@ -17,8 +17,9 @@ slot the loop is the original's one-sequence-at-a-time evaluation.
 
 Time per frame is the engine's time (``init`` / ``update``; a batched step's time divided by its
 slots): frame decoding is not timed, as the original measures tracker speed. With
-``decode_workers > 0`` the next frame of every busy slot is decoded ahead in a thread pool (cv2
-releases the GIL) while the engine works.
+``decode_workers > 0`` the frames of every busy slot are decoded :data:`LOOKAHEAD` frames ahead
+by worker processes (:class:`~siamfcpp.io.decode.ProcessDecoder`) while the engine works, into
+page-locked memory when the engine uploads to a GPU.
 """
 
 from __future__ import annotations
@@ -27,26 +28,35 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from siamfcpp.evaluation.trajectory import FAILURE, INIT, SKIPPED, TRACKED, Trajectory
+from siamfcpp.evaluation.trajectory import FAILURE, INIT, TRACKED, Trajectory
+from siamfcpp.io.decode import FrameDecoder, InlineDecoder, Ticket, open_decoder
 from siamfcpp.io.frames import read_frame
 from siamfcpp.tracking.engine import SlotError, TrackingEngine
 
 Frame = Path | np.ndarray
 
 
-def decode_threads(num_slots: int, processes: int = 1) -> int:
-    """Threads that decode ahead for an engine of ``num_slots``: none for one slot (decoding
-    then alternates with tracking, as in the original), else one per slot, up to this process's
-    share of the CPU cores."""
+#: frames decoded ahead of each slot's current one (with decode workers)
+LOOKAHEAD = 2
+
+
+def decode_workers_for(num_slots: int, processes: int = 1, requested: int | None = None) -> int:
+    """Decoding processes for an engine of ``num_slots`` (the ``decode_workers`` key: ``requested``,
+    or when None: none for one slot, as the original decodes between frames, else one per slot
+    up to this process's share of the CPU cores less one, the core that drives the engine)."""
+    if requested is not None:
+        if requested < 0:
+            raise ValueError(f"decode_workers must be >= 0 (or null: automatic), got {requested}")
+        return requested
     if num_slots <= 1:
         return 0
-    return min(num_slots, max(1, (os.cpu_count() or 1) // processes))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(num_slots, max(1, (cores or 1) // processes - 1))
 
 
 def initial_box(
@@ -75,21 +85,32 @@ class Action:
 
 
 class Job(ABC):
-    """One sequence under a run protocol (see the module docstring)."""
+    """One sequence under a run protocol (see the module docstring).
+
+    Attributes:
+        name: the sequence's name.
+        files: its frames' image files, or None for a stream of decoded frames.
+    """
 
     name: str
+    files: Sequence[Path] | None
 
     @abstractmethod
     def next_action(self) -> Action | None:
         """The next frame to track, or None when the sequence is finished."""
 
-    @abstractmethod
     def frame(self, t: int) -> np.ndarray | None:
         """Frame ``t`` as BGR uint8 (None: a frame stream ended before ``t``)."""
+        return read_frame(self.files[t])
 
-    @abstractmethod
+    def upcoming(self, t: int, depth: int) -> range:
+        """The frame files worth decoding from frame ``t`` on: ``t .. t + depth`` (within the
+        sequence; none for a stream)."""
+        return range(t, min(t + depth + 1, len(self.files))) if self.files is not None else range(0)
+
     def describe(self, t: int) -> str:
         """Frame ``t`` in error messages (its file, or its index in the source)."""
+        return str(self.files[t])
 
     @abstractmethod
     def record(self, action: Action, box: np.ndarray, frame: np.ndarray, seconds: float) -> None:
@@ -134,13 +155,13 @@ class OnePassJob(Job):
 
     def frame(self, t: int) -> np.ndarray | None:
         if self.files is not None:
-            return read_frame(self.files[t])
+            return super().frame(t)
         frame = next(self.stream, None)
         self._ended = frame is None
         return frame
 
     def describe(self, t: int) -> str:
-        return str(self.files[t]) if self.files is not None else f"frame {t} of {self.name}"
+        return super().describe(t) if self.files is not None else f"frame {t} of {self.name}"
 
     def record(self, action: Action, box: np.ndarray, frame: np.ndarray, seconds: float) -> None:
         self._boxes.append(box)
@@ -187,7 +208,7 @@ class SupervisedJob(Job):
         self.overlaps = overlaps
         self.reinit_delay = reinit_delay
         n = len(frames)
-        self.trajectory = Trajectory(np.full(n, SKIPPED, dtype=np.int64), np.full((n, 4), np.nan))
+        self.trajectory = Trajectory.skipped(n)
         self.times = np.zeros(n)
         self._t = 0
         self._next_init = 0
@@ -200,12 +221,6 @@ class SupervisedJob(Job):
             return Action(t, init=True, box=self.init_boxes[t])
         return Action(t, init=False)
 
-    def frame(self, t: int) -> np.ndarray:
-        return read_frame(self.files[t])
-
-    def describe(self, t: int) -> str:
-        return str(self.files[t])
-
     def record(self, action: Action, box: np.ndarray, frame: np.ndarray, seconds: float) -> None:
         t = action.t
         self.times[t] = seconds
@@ -213,7 +228,7 @@ class SupervisedJob(Job):
         if action.init:
             self.trajectory.status[t] = INIT
         elif self.overlaps(t, box) > 0:
-            self.trajectory.status[t], self.trajectory.boxes[t] = TRACKED, box
+            self.trajectory.status[t], self.trajectory.regions[t] = TRACKED, box
         else:
             self.trajectory.status[t] = FAILURE
             self._next_init = t + self.reinit_delay
@@ -227,42 +242,132 @@ def track_one_pass(
     return job.boxes, job.times
 
 
+@dataclass
+class RunStats:
+    """Where a :func:`run`'s time went (filled in as it runs).
+
+    Attributes:
+        frames: frames tracked (initialisations included).
+        steps: engine steps (each one ``init`` and / or one ``update`` call).
+        seconds: wall time of the loop.
+        engine_seconds: time inside the engine's calls.
+        wait_seconds: time blocked waiting for decoded frames.
+        decode_workers: decoding processes (0: frames decoded in the loop).
+        device_seconds: the device's busy time, for engines that measure it
+            (:attr:`~siamfcpp.tracking.device_engine.DeviceEngine.busy_seconds`).
+    """
+
+    frames: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    engine_seconds: float = 0.0
+    wait_seconds: float = 0.0
+    decode_workers: int = 0
+    device_seconds: float | None = None
+
+
+def timing(stats: RunStats) -> dict[str, float | int]:
+    """A run's time split for ``metrics.json``: tracked frames per second of the whole loop, the
+    share of it spent waiting for frames, and (engines that measure it) the device's busy share.
+    """
+    seconds = max(stats.seconds, 1e-9)
+    summary = {
+        "frames": stats.frames,
+        "steps": stats.steps,
+        "seconds": round(stats.seconds, 3),
+        "frames_per_second": round(stats.frames / seconds, 1),
+        "engine_share": round(stats.engine_seconds / seconds, 3),
+        "decode_wait_share": round(stats.wait_seconds / seconds, 3),
+        "decode_workers": stats.decode_workers,
+    }
+    if stats.device_seconds is not None:
+        summary["device_busy_share"] = round(stats.device_seconds / seconds, 3)
+    return summary
+
+
 class _Frames:
-    """Decodes the frame of each slot's next action, ahead of time when ``workers > 0``."""
+    """The frames of each busy slot's next actions, requested ahead from a decoder."""
 
-    def __init__(self, workers: int) -> None:
-        self.pool = ThreadPoolExecutor(workers) if workers > 0 else None
-        self.ahead: dict[int, Future] = {}
+    def __init__(self, decoder: FrameDecoder, depth: int) -> None:
+        self.decoder = decoder
+        self.depth = depth
+        self.ahead: dict[int, dict[int, Ticket]] = {}  # slot -> frame index -> ticket
+        self.held: list[Ticket] = []  # frames of the current step
 
-    def prefetch(self, slot: int, job: Job, action: Action | None) -> None:
-        if self.pool is not None and action is not None:
-            self.ahead[slot] = self.pool.submit(job.frame, action.t)
+    def request(self, wanted: Iterable[tuple[int, Job, int]]) -> None:
+        """Ask for the frames of ``(slot, job, t)``: ``t`` and the ones after it."""
+        keys, paths = [], []
+        for slot, job, t in wanted:
+            have = self.ahead.setdefault(slot, {})
+            for u in job.upcoming(t, self.depth):
+                if u not in have:
+                    keys.append((slot, u))
+                    paths.append(job.files[u])
+        for (slot, u), ticket in zip(keys, self.decoder.submit(paths), strict=True):
+            self.ahead[slot][u] = ticket
 
-    def get(self, slot: int, job: Job, action: Action) -> np.ndarray | None:
-        future = self.ahead.pop(slot, None)
-        return future.result() if future is not None else job.frame(action.t)
+    def get(self, slot: int, job: Job, t: int) -> np.ndarray | None:
+        """Frame ``t`` of ``slot``'s job, valid until :meth:`step_done`."""
+        have = self.ahead.get(slot, {})
+        for skipped in [u for u in have if u < t]:  # e.g. the frames before a VOT re-init
+            self.decoder.release(have.pop(skipped))
+        ticket = have.pop(t, None)
+        if ticket is None:  # a stream's frame
+            return job.frame(t)
+        self.held.append(ticket)
+        return self.decoder.result(ticket)
 
-    def close(self) -> None:
-        if self.pool is not None:
-            for future in self.ahead.values():
-                future.cancel()
-            self.pool.shutdown(wait=True)
+    def step_done(self) -> None:
+        """The engine has read the frames of the step (its boxes are back)."""
+        for ticket in self.held:
+            self.decoder.release(ticket)
+        self.held = []
+
+    def drop(self, slot: int) -> None:
+        """The job of ``slot`` has ended: its frames requested ahead are not needed."""
+        for ticket in self.ahead.pop(slot, {}).values():
+            self.decoder.release(ticket)
 
 
-def run(engine: TrackingEngine, jobs: Iterable[Job], *, decode_workers: int = 0) -> Iterator[Job]:
+def run(
+    engine: TrackingEngine,
+    jobs: Iterable[Job],
+    *,
+    decode_workers: int = 0,
+    gpu_decode: bool = False,
+    stats: RunStats | None = None,
+    on_step: Callable[[Sequence[Job]], None] | None = None,
+) -> Iterator[Job]:
     """Track every job with ``engine`` (up to ``engine.num_slots`` at a time).
 
-    Yields each job when it is finished (not in input order when several slots run).
+    Yields each job when it is finished (not in input order when several slots run). With
+    ``decode_workers > 0``, that many processes decode frames ahead (:data:`LOOKAHEAD`); with
+    ``gpu_decode``, JPEG frames are decoded ahead on the engine's GPU instead (nvJPEG, see
+    :mod:`siamfcpp.io.decode`). ``stats`` collects where the time went. ``on_step(jobs)`` is
+    called after every engine step with the jobs that advanced one frame (e.g. a progress bar).
 
     Raises:
         ValueError / FloatingPointError: a bad initial box, a non-finite network output or box;
             the message names the sequence's frame.
     """
+    stats = stats if stats is not None else RunStats()
+    stats.decode_workers = decode_workers
+    if gpu_decode and engine.frame_device is None:
+        raise ValueError(
+            "gpu_decode=true needs an engine that takes frames on the GPU: "
+            "tracker=siamfcpp_fast (or multi_temp_fast) with device=cuda"
+        )
+    entries = engine.num_slots * (LOOKAHEAD + 1) + decode_workers
+    gpu = engine.frame_device if gpu_decode else None
+    decoder = open_decoder(decode_workers, entries, engine.pinned_frames, gpu)
+    frames = _Frames(decoder, 0 if isinstance(decoder, InlineDecoder) else LOOKAHEAD)
     waiting = iter(jobs)
     busy: dict[int, tuple[Job, Action]] = {}
-    frames = _Frames(decode_workers)
+    start = time.perf_counter()
+    busy_before = getattr(engine, "busy_seconds", None)
     try:
         while True:
+            entered = []
             for slot in range(engine.num_slots):
                 while slot not in busy:
                     job = next(waiting, None)
@@ -273,35 +378,52 @@ def run(engine: TrackingEngine, jobs: Iterable[Job], *, decode_workers: int = 0)
                         yield job
                         continue
                     busy[slot] = (job, action)
-                    frames.prefetch(slot, job, action)
+                    entered.append((slot, job, action.t))
+            frames.request(entered)
             if not busy:
                 return
             step = {
-                slot: (job, action, frames.get(slot, job, action))
+                slot: (job, action, frames.get(slot, job, action.t))
                 for slot, (job, action) in busy.items()
             }
             for slot, (job, _, frame) in list(step.items()):
                 if frame is None:  # the job's frame stream ended
                     del step[slot], busy[slot]
+                    frames.drop(slot)
                     yield job
             if not step:
                 continue
-            for slot, (job, _, _) in _track(engine, step).items():
+            stats.engine_seconds += _track(engine, step)
+            stats.frames += len(step)
+            stats.steps += 1
+            frames.step_done()
+            if on_step is not None:
+                on_step([job for job, _, _ in step.values()])
+            finished, moving = [], []
+            for slot, (job, _, _) in step.items():
                 next_action = job.next_action()
                 if next_action is None:
                     del busy[slot]
-                    yield job
+                    frames.drop(slot)
+                    finished.append(job)
                 else:
                     busy[slot] = (job, next_action)
-                    frames.prefetch(slot, job, next_action)
+                    moving.append((slot, job, next_action.t))
+            frames.request(moving)
+            yield from finished
     finally:
-        frames.close()
+        decoder.close()
+        stats.wait_seconds += decoder.wait_seconds
+        stats.seconds += time.perf_counter() - start
+        if busy_before is not None:
+            stats.device_seconds = (stats.device_seconds or 0.0) + (
+                engine.busy_seconds - busy_before
+            )
 
 
-def _track(
-    engine: TrackingEngine, step: dict[int, tuple[Job, Action, np.ndarray]]
-) -> dict[int, tuple[Job, Action, np.ndarray]]:
-    """One engine step: initialise and update the slots of ``step``, record their boxes."""
+def _track(engine: TrackingEngine, step: dict[int, tuple[Job, Action, np.ndarray]]) -> float:
+    """One engine step: initialise and update the slots of ``step``, record their boxes; returns
+    the seconds the engine took."""
     inits = [slot for slot, (_, action, _) in step.items() if action.init]
     updates = [slot for slot, (_, action, _) in step.items() if not action.init]
     start = time.perf_counter()
@@ -314,7 +436,8 @@ def _track(
         job, action, _ = step[err.slot]
         hint = "; fix the sequence's ground truth there" if action.init else ""
         raise type(err.error)(f"{job.describe(action.t)}: {err.error}{hint}") from err.error
-    seconds = (time.perf_counter() - start) / len(step)
+    elapsed = time.perf_counter() - start
+    seconds = elapsed / len(step)
     for slot in inits:
         job, action, frame = step[slot]
         job.record(action, action.box, frame, seconds)
@@ -325,4 +448,4 @@ def _track(
                 f"tracker returned a non-finite box {box} at {job.describe(action.t)}"
             )
         job.record(action, box, frame, seconds)
-    return step
+    return elapsed

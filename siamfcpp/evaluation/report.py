@@ -11,23 +11,61 @@ Every benchmark's ``run`` returns one result dict (also written as ``metrics.jso
      "curves": {"success": {"x": [...], "y": [...], "xlabel": "...", "score": 0.6}}}  # optional
 
 Each entry of ``curves`` is drawn as ``<name>_plot.png`` next to ``metrics.json`` (y axis:
-the entry's ``ylabel``, by default ``<Name> rate``).
+the entry's ``ylabel``, by default ``<Name> rate``); :mod:`siamfcpp.evaluation.compare` draws the
+same figures with several runs on each.
 
-Metric names are those of the benchmarks' papers; overlaps and rates are fractions in 0..1.
-FPS counts tracker time only (``init`` + ``update``), not image decoding: frames / seconds.
+Metric names are those of the benchmarks' papers, capitalised as their tables print them, for every
+benchmark and in every file: ``AO``, ``SR.50``, ``SR.75`` (GOT-10k), ``Success``, ``Precision``,
+``Norm. Precision`` (one-pass benchmarks), ``Accuracy``, ``Robustness``, ``EAO``, ``Failures``
+(VOT) and ``FPS``. Files written before this convention (lower-case VOT names and ``fps``) are
+read with :func:`read_result`, which renames them (:data:`METRIC_ALIASES`). Overlaps and rates are
+fractions in 0..1. FPS counts tracker time only (``init`` + ``update``), not image decoding:
+frames / seconds.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from siamfcpp.io.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+METRICS_FILE = "metrics.json"
+# metric names of older metrics.json files -> the current names
+METRIC_ALIASES = {
+    "accuracy": "Accuracy",
+    "robustness": "Robustness",
+    "eao": "EAO",
+    "failures": "Failures",
+    "fps": "FPS",
+}
+
+
+def metric_name(name: str) -> str:
+    """The current name of a metric (``eao`` -> ``EAO``; current names are returned as is)."""
+    return METRIC_ALIASES.get(name, name)
+
+
+def _renamed(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {metric_name(k): v for k, v in values.items()}
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """A run's result dict from its folder (or its ``metrics.json``), old metric names renamed."""
+    path = Path(path).expanduser()
+    file = path / METRICS_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} does not exist: not an evaluate.py run folder")
+    result = json.loads(file.read_text())
+    result["metrics"] = _renamed(result.get("metrics", {}))
+    result["sequences"] = [_renamed(row) for row in result.get("sequences", [])]
+    return result
 
 
 def fps(num_frames: int, seconds: float) -> float:
@@ -80,45 +118,77 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def print_summary(result: dict[str, Any]) -> None:
-    """Print the summary table with rich (no colour codes when stdout is not a terminal)."""
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str) -> None:
+    """Print a table with rich (no colour codes when stdout is not a terminal)."""
     from rich.console import Console
     from rich.table import Table
 
-    header, rows = summary_table_rows([result])
-    table = Table(title=f"{result['benchmark']} results")
+    table = Table(title=title)
     for name in header:
         table.add_column(name, justify="left" if name in ("benchmark", "tracker") else "right")
     for row in rows:
         table.add_row(*row)
-    console = Console(width=max(100, 14 * len(header)))
-    console.print(table)
+    Console(width=max(100, 14 * len(header))).print(table)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """Print the summary table of one result, and its note."""
+    header, rows = summary_table_rows([result])
+    print_table(header, rows, f"{result['benchmark']} results")
     if result.get("note"):
-        console.print(result["note"])
+        print(result["note"])
 
 
-def plot_curves(output_dir: Path, result: dict[str, Any]) -> None:
-    """Draw each of ``result["curves"]`` as ``<output_dir>/<name>_plot.png``."""
+def curve_figure(name: str, results: Sequence[dict[str, Any]], labels: Sequence[str]):
+    """A matplotlib figure of curve ``name`` of every result (one line each, legend
+    ``label [score]`` best first; VOT's EAO interval shaded)."""
+    import matplotlib.pyplot as plt
+
+    curves = [(r["curves"][name], label) for r, label in zip(results, labels, strict=True)]
+    curves.sort(key=lambda c: -np.nan_to_num(c[0]["score"], nan=-np.inf))
+    first = curves[0][0]
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for curve, label in curves:
+        ax.plot(curve["x"], curve["y"], label=f"{label} [{curve['score']:.3f}]")
+    interval = results[0].get("eao_interval")
+    if name == "eao" and interval:
+        ax.axvspan(
+            *interval, color="0.9", zorder=0, label=f"EAO interval {interval[0]}-{interval[1]}"
+        )
+    ax.set(
+        xlabel=first["xlabel"],
+        ylabel=first.get("ylabel", f"{name.capitalize()} rate"),
+        ylim=(0, 1),
+        title=f"{name.capitalize()} plot: {results[0]['benchmark']}",
+    )
+    ax.grid(True)
+    ax.legend(loc="lower left" if name == "success" else "lower right", fontsize="small")
+    return fig
+
+
+def plot_curves(
+    output_dir: Path, results: Sequence[dict[str, Any]], labels: Sequence[str] | None = None
+) -> list[Path]:
+    """Draw each curve that every result holds as ``<output_dir>/<name>_plot.png`` (all results
+    on one plot; labels default to the tracker names). Returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    for name, curve in result.get("curves", {}).items():
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.plot(curve["x"], curve["y"], label=f"{result['tracker']} [{curve['score']:.3f}]")
-        ax.set(
-            xlabel=curve["xlabel"],
-            ylabel=curve.get("ylabel", f"{name.capitalize()} rate"),
-            ylim=(0, 1),
-            title=f"{name.capitalize()} plot: {result['benchmark']}",
-        )
-        ax.grid(True)
-        ax.legend(loc="lower left" if name == "success" else "lower right")
+    labels = labels or [r["tracker"] for r in results]
+    names = [
+        n for n in results[0].get("curves", {}) if all(n in r.get("curves", {}) for r in results)
+    ]
+    paths = []
+    for name in names:
+        fig = curve_figure(name, results, labels)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
         plt.close(fig)
-        atomic_write_bytes(Path(output_dir) / f"{name}_plot.png", buf.getvalue())
+        paths.append(Path(output_dir) / f"{name}_plot.png")
+        atomic_write_bytes(paths[-1], buf.getvalue())
+    return paths
 
 
 def write_report(output_dir: Path, result: dict[str, Any]) -> None:
@@ -131,5 +201,5 @@ def write_report(output_dir: Path, result: dict[str, Any]) -> None:
     writer.writerows(result.get("sequences", []))
     atomic_write_text(output_dir / "sequences.csv", buf.getvalue())
     atomic_write_text(output_dir / "sequences.md", markdown_table(*sequence_table_rows(result)))
-    plot_curves(output_dir, result)
-    atomic_write_json(output_dir / "metrics.json", result)
+    plot_curves(output_dir, [result])
+    atomic_write_json(output_dir / METRICS_FILE, result)

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from siamfcpp.evaluation.datasets.base import Benchmark
-from siamfcpp.evaluation.protocols import decode_threads
+from siamfcpp.evaluation.protocols import decode_workers_for
 from siamfcpp.evaluation.report import write_report
 from siamfcpp.io.frames import frame_conversions, record_conversions
 from siamfcpp.model.build import build_model
@@ -78,6 +78,7 @@ def _track_shard(
             run["tracker_name"],
             shard=(rank, len(workers)),
             decode_workers=run["decode_workers"],
+            gpu_decode=cfg.gpu_decode,
         )
     done.put(dict(frame_conversions))
 
@@ -90,7 +91,7 @@ def run_sharded(
     workers = shard_devices(cfg.device, cfg.devices)
     # read and check (for the synthetic benchmark: generate) the data set and the results
     # already there once, before the workers
-    todo = benchmark.todo(output_dir, tracker_name)
+    todo = benchmark.todo(Path(output_dir) / tracker_name)
     names = ", ".join(workers)
     log.info("tracking %d sequences on %d processes: %s", len(todo), len(workers), names)
     # resolved here: the workers have no Hydra context for ${hydra:...} interpolations
@@ -98,7 +99,9 @@ def run_sharded(
     run = {
         "output_dir": str(output_dir),
         "tracker_name": tracker_name,
-        "decode_workers": decode_threads(cfg.batch_sequences, processes=len(workers)),
+        "decode_workers": decode_workers_for(
+            cfg.batch_sequences, processes=len(workers), requested=cfg.decode_workers
+        ),
     }
     done = mp.get_context("spawn").SimpleQueue()
     before = frame_conversions.copy()
@@ -106,7 +109,7 @@ def run_sharded(
     mp.spawn(_track_shard, args=(container, workers, run, done), nprocs=len(workers), join=True)
     for _ in workers:
         frame_conversions.update(Counter(done.get()))
-    result = benchmark.score(output_dir, tracker_name)
+    result = benchmark.score(Path(output_dir) / tracker_name, output_dir)
     record_conversions(result, before)
     write_report(output_dir, result)
     return result

@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from siamfcpp.io.files import file_md5
 
@@ -91,19 +91,43 @@ def _drop(cfg: DictConfig, keys: Iterable[str]) -> None:
                 del parent[leaf]
 
 
+def _settle(cfg: DictConfig, keys: Iterable[str]) -> None:
+    """Replace each of the dotted ``keys`` of ``cfg`` by its resolved value (in place), so that
+    kept keys interpolating into an ignored one (``${paths.data_dir}``) still resolve once it is
+    left out; a key that does not resolve here (``${hydra:...}`` outside a run) is deleted."""
+    for key in keys:
+        try:
+            value = OmegaConf.select(cfg, str(key), default=None)
+            if isinstance(value, DictConfig | ListConfig):
+                value = OmegaConf.to_container(value, resolve=True)
+        except Exception:  # noqa: BLE001 (any resolver's failure: the key is ignored anyway)
+            _drop(cfg, [key])
+            continue
+        if value is not None:
+            OmegaConf.update(cfg, str(key), value, merge=False, force_add=True)
+
+
+def _ignored(key: str, ignore: set[str]) -> bool:
+    """Whether dotted ``key`` is one of ``ignore`` or lies under one."""
+    parts = key.split(".")
+    return any(".".join(parts[:k]) in ignore for k in range(1, len(parts) + 1))
+
+
 def run_settings(cfg: DictConfig, task: str, also_ignore: Iterable[str] = ()) -> dict[str, Any]:
     """The settings of a run of ``task`` with config ``cfg`` (see the module docstring):
     ``{dotted key: value}``, JSON-serialisable, sorted by key.
 
     ``also_ignore`` adds keys to the config's ``fingerprint_ignore`` (a sweep's parameters).
     """
-    ignore = list(cfg.get(IGNORE_KEY) or [])
+    ignore = {str(k) for k in [*(cfg.get(IGNORE_KEY) or []), *also_ignore]}
     trimmed = copy.deepcopy(cfg)  # whole, so that interpolations into kept keys resolve
     OmegaConf.set_readonly(trimmed, False)
-    _drop(trimmed, ["hydra", IGNORE_KEY, *ignore, *also_ignore])
+    OmegaConf.set_struct(trimmed, False)
+    _drop(trimmed, ["hydra", IGNORE_KEY])
+    _settle(trimmed, sorted(ignore))
     flat: dict[str, Any] = {}
     _flatten(OmegaConf.to_container(trimmed, resolve=True), "", flat)
-    flat.pop("", None)  # an empty config
+    flat = {k: v for k, v in flat.items() if k and not _ignored(k, ignore)}
     flat["task"] = task
     flat.update({f"versions.{name}": version for name, version in code_versions().items()})
     return json.loads(json.dumps(dict(sorted(flat.items())), default=str))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 frame_conversions: Counter[str] = Counter()
 """Frames :func:`read_frame` converted, by kind (``grayscale``, ``16-bit``), in this process."""
-_conversions_lock = threading.Lock()  # lockstep evaluation decodes in worker threads
+_conversions_lock = threading.Lock()
 _reported: set[tuple[str, str]] = set()
 
 
@@ -36,6 +37,13 @@ def _count_conversion(kind: str, path: Path, how: str) -> None:
         _reported.add(key)
     if first:
         log.warning("%s frames in %s (first %s): %s", kind, Path(path).parent, Path(path).name, how)
+
+
+def merge_conversions(counts: Mapping[str, int]) -> None:
+    """Add conversions counted in another process (a decoding worker) to this process's."""
+    if counts:
+        with _conversions_lock:
+            frame_conversions.update(counts)
 
 
 def record_conversions(result: dict, before: Counter[str]) -> None:

@@ -43,9 +43,9 @@ def build_model(model_cfg: DictConfig, checkpoint: str | None, seed: int) -> nn.
         log.info("loaded checkpoint %s", path)
     else:
         log.warning(
-            "No checkpoint given: the network is RANDOMLY INITIALISED (seed %d), so the scores "
-            "below measure the pipeline, not a trained tracker. Pass checkpoint=PATH (an original "
-            "model-zoo .pkl or a .ckpt from train.py).",
+            "No checkpoint given: the network is RANDOMLY INITIALISED (seed %d): its boxes and "
+            "scores measure the pipeline, not a trained tracker. Pass checkpoint=PATH (an "
+            "original model-zoo .pkl or a .ckpt from train.py).",
             seed,
         )
     return model.eval()

@@ -2,8 +2,9 @@
 
 Original checkpoints (video_analyst) are ``torch.save``-d state dicts, sometimes wrapped as
 ``{"model_state_dict": ...}``, with the original module names; their file names carry the md5 of
-the file (``...-md5_<32 hex>.pkl``), which is verified here. Lightning checkpoints hold the network
-under the LightningModule attribute ``model`` (keys ``model.<network key>``).
+the file (``...-md5_<32 hex>.pkl``; the LaSOT one spells it ``md5sum_``), which is verified here.
+Lightning checkpoints hold the network under the LightningModule attribute ``model`` (keys
+``model.<network key>``) and, written by ``train.py``, a record of its backbone and geometry.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ ORIGINAL_KEY_MAP: tuple[tuple[str, str], ...] = (
     (r"^head\.si$", "head.offset_scale"),
     (r"^head\.bi$", "head.offset_bias"),
 )
-_MD5_IN_NAME = re.compile(r"md5_([0-9a-fA-F]{32})")
+# the original names its files ...-md5_<hex>.pkl, its LaSOT checkpoint ...-md5sum_<hex>.pkl
+_MD5_IN_NAME = re.compile(r"md5(?:sum)?_([0-9a-fA-F]{32})")
+RECORD_KEY = "siamfcpp"  # a .ckpt's record of its network (network_record)
 
 
 class CheckpointError(ValueError):
@@ -100,6 +103,36 @@ def _backbone_of(keys) -> str:
     if any(k.startswith("backbone.conv1.") for k in keys):
         return "alexnet"
     return "unknown"
+
+
+def network_record(network: nn.Module) -> dict[str, object]:
+    """What a saved network records about itself (``.ckpt`` entry ``siamfcpp``, ONNX folders'
+    ``siamfcpp.json``): the backbone (the ``backbone=`` option) and the head's geometry."""
+    head = network.head
+    return {
+        "backbone": _backbone_of(network.state_dict()),
+        "score_size": int(head.score_size),
+        "total_stride": int(head.total_stride),
+    }
+
+
+def checkpoint_backbone(path: str | Path) -> str | None:
+    """The ``backbone=`` option a checkpoint needs: recorded by ``train.py`` in a ``.ckpt``,
+    else read off the names of its weights (original ``.pkl``); None if neither tells."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return None  # loading reports the missing file
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 (loading reports unreadable files with the fix)
+        return None
+    if isinstance(content, Mapping) and isinstance(content.get(RECORD_KEY), Mapping):
+        return str(content[RECORD_KEY]["backbone"])
+    try:
+        backbone = _backbone_of(to_network_keys(read_state_dict(path)))
+    except CheckpointError:
+        return None
+    return None if backbone == "unknown" else backbone
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> None:

@@ -85,13 +85,20 @@ class DenseboxHead(nn.Module):
             )
         cls = _cells_last(self.cls_logits(cls_features))
         ctr = _cells_last(self.ctr_logits(cls_features))
-        offsets = self.offset_scale * self.box_offsets(reg_features) + self.offset_bias
-        if not self.training:
-            offsets = offsets.clamp(max=math.log(MAX_OFFSET / self.total_stride))
-        offsets = torch.exp(offsets) * self.total_stride
-        offsets = _cells_last(offsets)
+        exponent = self.offset_scale * self.box_offsets(reg_features) + self.offset_bias
+        offsets = _cells_last(
+            decode_offsets(exponent, self.total_stride, bounded=not self.training)
+        )
         boxes = torch.cat([self.centres - offsets[..., :2], self.centres + offsets[..., 2:]], dim=2)
         return cls, ctr, boxes
+
+
+def decode_offsets(exponent: Tensor, total_stride: int, *, bounded: bool) -> Tensor:
+    """Box offsets in crop pixels, ``exp(exponent) * total_stride`` (any shape), at most
+    :data:`MAX_OFFSET` when ``bounded`` (tracking; see :class:`DenseboxHead`)."""
+    if bounded:
+        exponent = exponent.clamp(max=math.log(MAX_OFFSET / total_stride))
+    return torch.exp(exponent) * total_stride
 
 
 def _cells_last(x: Tensor) -> Tensor:

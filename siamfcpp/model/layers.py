@@ -74,6 +74,23 @@ def xcorr_depthwise_unfold(x: Tensor, kernel: Tensor) -> Tensor:
     return out.reshape(batch, channels, out_h, out_w)
 
 
+def xcorr_depthwise_shift(x: Tensor, kernel: Tensor) -> Tensor:
+    """:func:`xcorr_depthwise` as one multiply-add per kernel tap over shifted views of ``x``.
+
+    Elementwise only, so it keeps the memory format of ``x`` (channels-last stays channels-last)
+    and ``torch.compile`` fuses the taps into one kernel; eager, it is ``Hk * Wk`` passes.
+    """
+    kh, kw = kernel.shape[2], kernel.shape[3]
+    out_h, out_w = x.shape[2] - kh + 1, x.shape[3] - kw + 1
+    out = x[:, :, :out_h, :out_w] * kernel[:, :, :1, :1]
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                tap = kernel[:, :, i : i + 1, j : j + 1]
+                out.addcmul_(x[:, :, i : i + out_h, j : j + out_w], tap)
+    return out
+
+
 def score_map_centres(score_size: int, x_size: int, total_stride: int) -> Tensor:
     """Pixel position in the search crop of every score-map cell, row-major.
 

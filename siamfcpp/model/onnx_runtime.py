@@ -6,6 +6,7 @@ network's inference interface on torch tensors (converted to / from numpy at the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -17,10 +18,19 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 TEMPLATE_FILE = "template.onnx"
+RECORD_FILE = (
+    "siamfcpp.json"  # backbone and geometry of the export (model.checkpoints.network_record)
+)
 SEARCH_FILE = "search.onnx"
 TEMPLATE_INPUT = "z"
 SEARCH_INPUT = "x"
 SEARCH_OUTPUTS = ("score", "boxes_xyxy", "cls", "ctr")
+
+
+def read_record(onnx_dir: str | os.PathLike) -> dict | None:
+    """The ``siamfcpp.json`` an export wrote (None for folders exported before it existed)."""
+    path = Path(onnx_dir).expanduser() / RECORD_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def kernel_names(count: int) -> list[str]:

@@ -12,7 +12,12 @@ whose sequence has ended simply takes the next one.
 tracker, which crops and post-processes its own frame on either side of the shared network call
 (:meth:`~siamfcpp.tracking.tracker.SiamFCppTracker.begin_update` /
 :meth:`~siamfcpp.tracking.tracker.SiamFCppTracker.end_update`). With one slot it runs exactly
-the calls of ``tracker.init`` / ``tracker.update``.
+the calls of ``tracker.init`` / ``tracker.update``. It is the reference path (``tracker=siamfcpp``,
+the original's arithmetic on the host).
+
+:class:`~siamfcpp.tracking.device_engine.DeviceEngine` (``tracker=siamfcpp_fast``) is the
+batched engine proper: the state of all slots as tensors on the device, one crop, network and
+post-processing call per step for all of them, optionally replayed as one CUDA graph.
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from siamfcpp.tracking.tracker import SearchRequest, SiamFCppTracker
+from siamfcpp.tracking.tracker import SearchRequest, SiamFCppTracker, state_from_xywh
 
 
 class SlotError(Exception):
@@ -42,7 +47,7 @@ class SlotError(Exception):
 
 
 @contextmanager
-def _naming(slot: int) -> Iterator[None]:
+def naming_slot(slot: int) -> Iterator[None]:
     """Re-raise a tracker's ValueError / FloatingPointError as a :class:`SlotError`."""
     try:
         yield
@@ -51,9 +56,16 @@ def _naming(slot: int) -> Iterator[None]:
 
 
 class TrackingEngine(ABC):
-    """Tracks up to :attr:`num_slots` targets; boxes are 0-based ``x, y, w, h`` float64."""
+    """Tracks up to :attr:`num_slots` targets; boxes are 0-based ``x, y, w, h`` float64.
+
+    Frames are BGR uint8 ``[H, W, 3]`` numpy arrays; an engine with :attr:`pinned_frames` uploads
+    them to its device and prefers them in page-locked memory (the run loop decodes into such); an
+    engine with a :attr:`frame_device` also takes them as tensors there (decoded on the GPU).
+    """
 
     num_slots: int
+    pinned_frames: bool = False
+    frame_device: torch.device | None = None
 
     @abstractmethod
     def init(
@@ -95,14 +107,14 @@ class SequentialSlots(TrackingEngine):
     ) -> None:
         self._check_slots(slots, frames)
         for slot, frame, box in zip(slots, frames, boxes_xywh, strict=True):
-            with _naming(slot):
+            with naming_slot(slot):
                 self._new_tracker(slot).init(frame, np.array(box, dtype=np.float64))
 
     def update(self, slots: Sequence[int], frames: Sequence[np.ndarray]) -> np.ndarray:
         self._check_slots(slots, frames)
         boxes = np.empty((len(slots), 4))
         for i, (slot, frame) in enumerate(zip(slots, frames, strict=True)):
-            with _naming(slot):
+            with naming_slot(slot):
                 boxes[i] = np.asarray(self._busy_tracker(slot).update(frame)).reshape(4)
         return boxes
 
@@ -137,7 +149,7 @@ class TrackerSlots(SequentialSlots):
         trackers = [self._new_tracker(slot) for slot in slots]
         z = []
         for slot, tracker, frame, box in zip(slots, trackers, frames, boxes_xywh, strict=True):
-            with _naming(slot):
+            with naming_slot(slot):
                 z.append(tracker.begin_init(frame, box))
         with torch.no_grad():
             kernels = self.model.template(torch.cat(z))
@@ -149,16 +161,24 @@ class TrackerSlots(SequentialSlots):
         trackers = [self._busy_tracker(slot) for slot in slots]
         requests = []
         for slot, tracker, frame in zip(slots, trackers, frames, strict=True):
-            with _naming(slot):
+            with naming_slot(slot):
                 requests.append(tracker.begin_update(frame))
         outputs = self._search([r for per_tracker in requests for r in per_tracker], trackers)
         boxes = np.empty((len(slots), 4))
         start = 0
         for i, (slot, tracker, own) in enumerate(zip(slots, trackers, requests, strict=True)):
-            with _naming(slot):
+            with naming_slot(slot):
                 boxes[i] = tracker.end_update(outputs[start : start + len(own)])
             start += len(own)
         return boxes
+
+    def place(self, slots: Sequence[int], boxes_xywh: np.ndarray) -> None:
+        """Move the targets of busy ``slots`` to ``boxes_xywh`` (``[k, 4]``): their next update
+        searches around these boxes (``SiamFCppTracker.update``'s ``prior_xywh``)."""
+        for slot, box in zip(slots, boxes_xywh, strict=True):
+            tracker = self._busy_tracker(slot)
+            with naming_slot(slot):
+                tracker.center_xy, tracker.target_sz = state_from_xywh(box)
 
     def _search(
         self, requests: list[SearchRequest], trackers: list[SiamFCppTracker]
@@ -174,10 +194,8 @@ class TrackerSlots(SequentialSlots):
         kernels = tuple(torch.cat(parts) for parts in zip(*(k for _, k in requests), strict=True))
         with torch.no_grad():
             score, boxes, _, _ = self.model.search(x, kernels)
-        # one copy for the whole batch when the trackers post-process on the host
-        if all(t.postprocess_device.type == "cpu" for t in trackers):
-            score, boxes = score.cpu(), boxes.cpu()
-        return list(zip(score, boxes, strict=True))
+        # one copy for the whole batch: the trackers post-process on the host
+        return list(zip(score.cpu(), boxes.cpu(), strict=True))
 
     def _new_tracker(self, slot: int) -> SiamFCppTracker:
         tracker = super()._new_tracker(slot)
@@ -191,6 +209,13 @@ class TrackerSlots(SequentialSlots):
 def build_engine(
     tracker_cfg: DictConfig, model: nn.Module, device: torch.device, num_slots: int
 ) -> TrackingEngine:
-    """The engine of a ``tracker`` config node (``conf/tracker/*.yaml``) for ``model``."""
+    """The engine of a ``tracker`` config node (``conf/tracker/*.yaml``) for ``model``.
+
+    A node whose ``_target_`` is an engine (``tracker=siamfcpp_fast``: the device engine) is built
+    with ``num_slots``; a per-target tracker (``tracker=siamfcpp``, ``multi_temp``) gets one
+    instance per slot in a :class:`TrackerSlots`.
+    """
+    if issubclass(get_class(tracker_cfg._target_), TrackingEngine):
+        return instantiate(tracker_cfg, model=model, device=device, num_slots=num_slots)
     make_tracker = instantiate(tracker_cfg, model=model, device=device, _partial_=True)
     return TrackerSlots(make_tracker, num_slots)

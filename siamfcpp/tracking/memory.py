@@ -12,13 +12,13 @@ index is >= 1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from siamfcpp.tracking.postprocess import Array, f32
 from siamfcpp.tracking.tracker import Kernels, SiamFCppTracker
 
 T = TypeVar("T")
@@ -49,17 +49,21 @@ class TemplateMemory(Generic[T]):
         return len(self.entries)
 
 
-def fuse_scores(scores: Sequence[np.ndarray], mem_coef: float) -> np.ndarray:
-    """``(1 - c) * scores[0] + c * mean(scores[1:])`` in float32; ``scores[0]`` if alone.
+def fuse_scores(scores: Array, mem_coef: float) -> Array:
+    """``(1 - c) * scores[0] + c * mean(scores[1:])`` over the template axis, in float32.
 
     Args:
-        scores: per-template scores, each ``[N]`` float32; the first is the initial template's.
+        scores: ``[..., L, N]`` float32 per-template scores (numpy or torch, any leading axes);
+            template 0 is the initial one. ``L == 1`` returns it unchanged.
         mem_coef: weight ``c`` of the short-term memory.
+
+    Returns:
+        ``[..., N]`` float32.
     """
-    if len(scores) == 1:
-        return scores[0]
-    memory_mean = np.stack(scores[1:], axis=0).mean(axis=0)
-    return scores[0] * np.float32(1 - mem_coef) + memory_mean * np.float32(mem_coef)
+    if scores.shape[-2] == 1:
+        return scores[..., 0, :]
+    memory_mean = scores[..., 1:, :].mean(-2)
+    return scores[..., 0, :] * f32(1 - mem_coef) + memory_mean * f32(mem_coef)
 
 
 class SiamFCppMultiTempTracker(SiamFCppTracker):
@@ -109,7 +113,7 @@ class SiamFCppMultiTempTracker(SiamFCppTracker):
     def _fuse(self, outputs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         by_entry = dict(zip(self._distinct_ids(), outputs, strict=True))
         scores = [by_entry[id(kernels)][0] for kernels in self.memory.entries]
-        return fuse_scores(scores, self.mem_coef), by_entry[id(self.memory.entries[0])][1]
+        return fuse_scores(np.stack(scores), self.mem_coef), by_entry[id(self.memory.entries[0])][1]
 
     def _distinct_ids(self) -> list[int]:
         return list(dict.fromkeys(id(kernels) for kernels in self.memory.entries))

@@ -27,8 +27,9 @@ NON_FINITE_OUTPUT = (
 )
 
 
-def _check_frame(frame: np.ndarray, image_wh: tuple[int, int] | None = None) -> None:
-    """A BGR uint8 ``[H, W, 3]`` frame, of size ``image_wh`` (the initial frame's) if given."""
+def check_frame(frame: np.ndarray, image_wh: tuple[int, int] | None = None) -> None:
+    """Raise ``ValueError`` unless ``frame`` is a BGR uint8 ``[H, W, 3]`` array, of size
+    ``image_wh`` (the initial frame's) if given."""
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
         shape = getattr(frame, "shape", type(frame).__name__)
         raise ValueError(f"frame must be a BGR uint8 array of shape [H, W, 3], got {shape}")
@@ -41,7 +42,7 @@ def _check_frame(frame: np.ndarray, image_wh: tuple[int, int] | None = None) -> 
         )
 
 
-def _check_overlaps_frame(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> None:
+def check_initial_box(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> None:
     """An initial box wholly outside the frame is a bad label, not a target to track.
 
     Boxes partly outside (targets at the border) and tiny boxes (down to a fraction of a pixel)
@@ -56,12 +57,22 @@ def _check_overlaps_frame(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> No
         )
 
 
-def _check_num_cells(found: int, expected: int, score_size: int) -> None:
+def check_num_cells(found: int, expected: int, score_size: int) -> None:
+    """Raise ``ValueError`` when the network's candidates do not fill the score map."""
     if found != expected:
         raise ValueError(
             f"network gives {found} candidates but score_size={score_size} expects {expected}: "
             "the tracker and model.head geometry disagree"
         )
+
+
+def state_from_xywh(box_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``x, y, w, h`` -> float32 centre ``[2]`` and size ``[2]`` (the tracker state)."""
+    box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
+    if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"box must be finite x, y, w, h with w, h > 0, got {box_xywh}")
+    state = xywh_to_cxywh(box.astype(np.float32))
+    return state[:2], state[2:]
 
 
 class SiamFCppTracker:
@@ -143,10 +154,10 @@ class SiamFCppTracker:
     # (siamfcpp.tracking.engine) can make one network call for many trackers.
     def begin_init(self, frame: np.ndarray, box_xywh: np.ndarray) -> torch.Tensor:
         """Validate, set the state and return the template crop ``[1, 3, Z, Z]`` to embed."""
-        _check_frame(frame)
-        self.center_xy, self.target_sz = self._state_from_xywh(box_xywh)
+        check_frame(frame)
+        self.center_xy, self.target_sz = state_from_xywh(box_xywh)
         self.image_wh = (frame.shape[1], frame.shape[0])
-        _check_overlaps_frame(box_xywh, self.image_wh)
+        check_initial_box(box_xywh, self.image_wh)
         self.avg_chans = np.mean(frame, axis=(0, 1))
         self.template_crop = self._crop(frame, self.z_size)[0]
         return self._to_tensor(self.template_crop)
@@ -162,9 +173,9 @@ class SiamFCppTracker:
         ``(x [1, 3, X, X], kernels)`` pairs whose outputs :meth:`end_update` takes in order."""
         if self.center_xy is None:
             raise RuntimeError("call init(frame, box_xywh) before update(frame)")
-        _check_frame(frame, self.image_wh)
+        check_frame(frame, self.image_wh)
         if prior_xywh is not None:
-            self.center_xy, self.target_sz = self._state_from_xywh(prior_xywh)
+            self.center_xy, self.target_sz = state_from_xywh(prior_xywh)
         crop, self.last_scale = self._crop(frame, self.x_size)
         self.last_search_crop = crop
         self._frame = frame
@@ -178,7 +189,7 @@ class SiamFCppTracker:
         score, boxes_xyxy = self._fuse(outputs)
         if not (np.all(np.isfinite(score)) and np.all(np.isfinite(boxes_xyxy))):
             raise FloatingPointError(NON_FINITE_OUTPUT)
-        _check_num_cells(score.shape[0], self.window.shape[0], self.score_size)
+        check_num_cells(score.shape[0], self.window.shape[0], self.score_size)
         self.center_xy, self.target_sz, pscore = track_step(
             score,
             boxes_xyxy,
@@ -207,11 +218,6 @@ class SiamFCppTracker:
         return score[0], boxes_xyxy[0]
 
     @property
-    def postprocess_device(self) -> torch.device:
-        """Where :meth:`end_update` wants the network outputs (the host: numpy maths)."""
-        return torch.device("cpu")
-
-    @property
     def box_xywh(self) -> np.ndarray:
         """Current target box, 0-based ``x, y, w, h`` float32."""
         return cxywh_to_xywh(np.concatenate([self.center_xy, self.target_sz]))
@@ -233,15 +239,6 @@ class SiamFCppTracker:
         """Hook run at the end of every ``update`` (the single-template tracker does nothing)."""
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _state_from_xywh(box_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Validated ``x, y, w, h`` -> float32 centre ``[2]`` and size ``[2]``."""
-        box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
-        if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"box must be finite x, y, w, h with w, h > 0, got {box_xywh}")
-        state = xywh_to_cxywh(box.astype(np.float32))
-        return state[:2], state[2:]
-
     def _to_tensor(self, crop: np.ndarray) -> torch.Tensor:
         """``[S, S, 3]`` uint8 crop -> ``[1, 3, S, S]`` float32 pixel values on the device."""
         chw = np.ascontiguousarray(crop.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)

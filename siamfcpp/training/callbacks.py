@@ -6,11 +6,18 @@ steps it logs a few training pairs of the current batch to wandb, each as one im
     [ search crop: target box (green), predicted box (red) | target cls map | predicted score map ]
 
 It does nothing unless the trainer's logger is a ``WandbLogger`` (``logger=wandb``).
+
+:class:`StartupTimer` says where the time before the first optimisation step goes.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,6 +29,7 @@ from torch import Tensor
 from siamfcpp.geometry import xyxy_to_xywh
 from siamfcpp.io.video import draw_box
 
+log = logging.getLogger(__name__)
 TARGET_COLOR = (0, 255, 0)  # BGR
 PRED_COLOR = (0, 0, 255)
 
@@ -111,3 +119,63 @@ class WandbPairImages(pl.Callback):
         logger.log_image(
             key="train/pairs", images=panels, caption=captions, step=trainer.global_step
         )
+
+
+def process_start_time() -> float:
+    """Wall-clock time (``time.time()``) at which this process started (Linux; else the time
+    this module was imported)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, IndexError, ValueError):
+        return _IMPORTED
+
+
+_IMPORTED = time.time()
+
+
+class StartupTimer(pl.Callback):
+    """Where the time before the first optimisation step goes: logs (and with ``path`` writes
+    as JSON) the seconds from the process start to ``created`` (the callback is built: imports,
+    config, data and module instantiated), ``fit_start`` (trainer set up: devices, model moved),
+    ``first_batch`` (the first batch reached the step: data-loader workers started, first
+    samples made) and ``first_step`` (the first step done, device synchronised: cudnn autotuning,
+    compilation).
+
+    ``python train.py +callbacks.startup._target_=siamfcpp.training.callbacks.StartupTimer``
+    (the process start is read from ``/proc``, 1/100 s resolution).
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self.start = process_start_time()
+        self.seconds: dict[str, float] = {"created": time.time() - self.start}
+
+    def _mark(self, name: str, pl_module: pl.LightningModule) -> None:
+        if name in self.seconds:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        self.seconds[name] = time.time() - self.start
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._mark("fit_start", pl_module)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        self._mark("first_batch", pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if "first_step" in self.seconds:
+            return
+        self._mark("first_step", pl_module)
+        log.info(
+            "time to the first step: %s",
+            ", ".join(f"{name} {value:.1f} s" for name, value in self.seconds.items()),
+        )
+        if self.path and trainer.is_global_zero:
+            Path(self.path).write_text(json.dumps(self.seconds))

@@ -9,6 +9,12 @@ The training recipe of the original implementation:
   (:class:`FreezeStage`): the backbone convolutions start frozen and later stages are released
   epoch by epoch.
 
+Speed options of the step (they do not change what is computed, up to float rounding):
+``channels_last`` (``auto``: on CUDA devices) runs the network in channels-last memory layout,
+``compile`` (null, or a ``torch.compile`` mode such as ``default`` / ``reduce-overhead`` /
+``max-autotune``) compiles forward + losses (and so their backward). Mixed precision is the
+trainer's ``precision`` (``bf16-mixed`` on ``trainer=gpu``); the losses stay float32.
+
 Under DDP (``trainer=ddp``) every replica computes these losses on its share of the global batch
 (batch-norm statistics and the losses' positive-cell normalisers are per replica) and DDP
 averages the gradients, as the original's distributed trainer; ``tests/test_ddp.py`` checks a
@@ -26,6 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from siamfcpp.model.checkpoints import RECORD_KEY, network_record
 from siamfcpp.model.losses import DenseboxLoss
 
 
@@ -164,6 +171,9 @@ class SiamFCppModule(pl.LightningModule):
             :class:`ParamGroup` or mappings of its fields.
         freeze_schedule: staged (un)freezing of parameters by epoch: :class:`FreezeStage` or
             mappings of its fields (as the config writes them).
+        channels_last: network and inputs in channels-last memory layout: true, false or
+            ``auto`` (true on CUDA devices).
+        compile: ``torch.compile`` mode of forward + losses, or None (eager).
     """
 
     def __init__(
@@ -174,8 +184,14 @@ class SiamFCppModule(pl.LightningModule):
         lr_schedule: WarmupCosineLR,
         param_groups: Iterable[ParamGroup | Mapping[str, object]],
         freeze_schedule: Iterable[FreezeStage | Mapping[str, object]],
+        channels_last: bool | str,
+        compile: str | None,
     ) -> None:
         super().__init__()
+        if channels_last not in (True, False, "auto"):
+            raise ValueError(
+                f"module.channels_last must be true, false or auto, got {channels_last!r}"
+            )
         self.model = model
         self.loss = loss
         self.optimizer_factory = optimizer
@@ -188,9 +204,17 @@ class SiamFCppModule(pl.LightningModule):
                     f"freeze_schedule pattern {stage.pattern!r} matches no parameter of the "
                     f"network (names look like {_example_names(model)})"
                 )
+        self.channels_last = channels_last
+        self.compile_mode = compile
+        self.memory_format = torch.contiguous_format
+        self.step_losses: Callable[[Mapping[str, Tensor]], dict[str, Tensor]] = self.forward_losses
 
     def forward(self, im_z: Tensor, im_x: Tensor) -> dict[str, Tensor]:
         return self.model(im_z, im_x)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # evaluate.py / demo.py read the backbone from it (no backbone= needed)
+        checkpoint[RECORD_KEY] = network_record(self.model)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # the rate is set before every step (on_train_batch_start); 0 until then
@@ -210,6 +234,20 @@ class SiamFCppModule(pl.LightningModule):
             group["lr"] = lr * group["lr_scale"]
         return {group["name"]: group["lr"] for group in optimizer.param_groups}
 
+    def on_fit_start(self) -> None:
+        on_cuda = self.device.type == "cuda"
+        if self.channels_last is True or (self.channels_last == "auto" and on_cuda):
+            self.memory_format = torch.channels_last
+            self.model.to(memory_format=self.memory_format)
+        if self.compile_mode is not None:
+            self.step_losses = torch.compile(self.forward_losses, mode=self.compile_mode)
+
+    def forward_losses(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The weighted losses of a batch (the part of the step that ``compile`` compiles)."""
+        im_z = batch["im_z"].contiguous(memory_format=self.memory_format)
+        im_x = batch["im_x"].contiguous(memory_format=self.memory_format)
+        return self.loss(self.model(im_z, im_x), batch)
+
     def on_train_epoch_start(self) -> None:
         apply_freeze_schedule(self.model, self.freeze_schedule, self.current_epoch)
 
@@ -220,8 +258,7 @@ class SiamFCppModule(pl.LightningModule):
             self.log(f"train/lr_{name}", lr, on_step=True, on_epoch=False, batch_size=1)
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        outputs = self.model(batch["im_z"], batch["im_x"])
-        losses = self.loss(outputs, batch)
+        losses = self.step_losses(batch)
         batch_size = batch["im_x"].shape[0]
         for name, value in losses.items():
             self.log(

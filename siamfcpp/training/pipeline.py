@@ -1,9 +1,9 @@
 """Training pipeline behind ``train.py``: config -> data, network, LightningModule, Trainer -> fit.
 
 Composed by Hydra from ``conf/train.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.data``,
-``cfg.module``, ``cfg.trainer``, ``cfg.logger`` (null: none), ``cfg.checkpoint`` (the
-``ModelCheckpoint`` callback), ``cfg.callbacks`` (more Lightning callbacks by name) and the
-top-level keys ``seed``, ``ckpt_path``, ``resume``, ``output_dir``.
+``cfg.module``, ``cfg.trainer``, ``cfg.logger`` (null: none), ``cfg.callbacks`` (Lightning
+callbacks by name, one of them the ``ModelCheckpoint``) and the top-level keys ``seed``,
+``ckpt_path``, ``resume``, ``output_dir``.
 
 Interruption: checkpoints are written atomically (:class:`AtomicCheckpointIO`), and running the
 same command again (same ``output_dir``, i.e. the same ``hydra.run.dir``) resumes from
@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 import signal
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from hydra.utils import instantiate
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -43,6 +44,13 @@ log = logging.getLogger(__name__)
 
 #: entries of every Lightning checkpoint that a resumed fit needs
 TRAINING_STATE = frozenset({"state_dict", "epoch", "global_step", "optimizer_states", "loops"})
+
+_RECIPES = ("siamfcpp_alexnet-trn", "siamfcpp_googlenet-trn", "siamfcpp_googlenet-trn-fulldata")
+#: old spellings of train.py overrides that still work (:func:`siamfcpp.config.rename_overrides`)
+DEPRECATED_OVERRIDES = {
+    "checkpoint.": "callbacks.model_checkpoint.",
+    **{f"experiment={recipe}": f"recipe={recipe}" for recipe in _RECIPES},
+}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -137,9 +145,9 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
 
 
 def experiment_name(cfg: DictConfig) -> str:
-    """The training recipe (``experiment=``) if one is selected, else ``cfg.run_name``."""
+    """The training recipe (``recipe=``) if one is selected, else ``cfg.run_name``."""
     if HydraConfig.initialized():
-        choice = HydraConfig.get().runtime.choices.get("experiment")
+        choice = HydraConfig.get().runtime.choices.get("recipe")
         if choice and choice != "null":
             return str(choice)
     return str(cfg.run_name)
@@ -163,6 +171,35 @@ def build_logger(cfg: DictConfig) -> Logger | bool:
     )
     logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return logger
+
+
+def _model_checkpoint(callbacks: list[pl.Callback]) -> ModelCheckpoint:
+    """The one ``ModelCheckpoint`` of the callbacks: resuming reads its folder's ``last.ckpt``."""
+    found = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
+    if len(found) != 1:
+        raise ValueError(
+            f"train.py needs exactly one ModelCheckpoint callback, found {len(found)}: keep "
+            "callbacks.model_checkpoint (conf/callbacks/default.yaml)"
+        )
+    return found[0]
+
+
+class _DropTips(logging.Filter):
+    """Lightning advertises its cloud products (``💡 Tip: ... litlogger / litmodels``) on every
+    run; those lines say nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_third_party() -> None:
+    """Drop third-party lines that every training run would print: Lightning's tips and the
+    deprecation torch raises inside Lightning's own code (nothing a user can act on)."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -189,16 +226,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         restart_hint="resume=false",
         write=rank_zero_only.rank == 0,
     )
+    quiet_third_party()
 
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.module)
-    checkpoint = instantiate(cfg.checkpoint)
+    # the callbacks of the config (cfg.callbacks: name -> _target_ node, conf/callbacks/)
+    callbacks: list[pl.Callback] = [instantiate(node) for node in cfg.callbacks.values() if node]
+    checkpoint = _model_checkpoint(callbacks)
     ckpt_path = ckpt_path or last_checkpoint(Path(checkpoint.dirpath))
     logger = build_logger(cfg)
-    callbacks: list[pl.Callback] = [checkpoint, RichProgressBar()]
-    # extra callbacks from the config (cfg.callbacks: name -> _target_ node), e.g. wandb images
-    callbacks += [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node]
+    callbacks.append(RichProgressBar())
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,

@@ -22,6 +22,7 @@ Rendering a 320x240 frame takes about a millisecond on one CPU core.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,11 +257,13 @@ def write_got10k_split(
     num_frames: int,
     frame_size: tuple[int, int] = (320, 240),
     seed: int = 0,
+    workers: int = 1,
 ) -> list[str]:
     """Write ``num_sequences`` synthetic sequences as ``<root>/<split>`` in the GOT-10k layout.
 
     Sequence ``k`` uses seed ``(seed, k)``; ``list.txt`` is written last, so a folder with a
     ``list.txt`` is complete. The test split gets only the first gt line, as GOT-10k publishes it.
+    ``workers`` processes write sequences in parallel (the files do not depend on it).
 
     Returns:
         the sequence names, in ``list.txt`` order.
@@ -268,11 +271,21 @@ def write_got10k_split(
     if split not in GOT10K_SPLITS:
         raise ValueError(f"split must be one of {GOT10K_SPLITS}, got {split!r}")
     split_dir = Path(root) / split
-    names = []
-    for k in range(num_sequences):
-        name = sequence_name(split, k)
-        frames, boxes = generate_sequence((seed, k), num_frames, frame_size)
-        write_got10k_sequence(split_dir / name, frames, boxes, full_gt=split != "test")
-        names.append(name)
+    jobs = [
+        (split_dir, sequence_name(split, k), (seed, k), num_frames, frame_size, split != "test")
+        for k in range(num_sequences)
+    ]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            names = list(pool.map(_write_sequence, jobs))
+    else:
+        names = [_write_sequence(job) for job in jobs]
     write_got10k_list(split_dir, names)
     return names
+
+
+def _write_sequence(job: tuple) -> str:
+    split_dir, name, seed, num_frames, frame_size, full_gt = job
+    frames, boxes = generate_sequence(seed, num_frames, frame_size)
+    write_got10k_sequence(split_dir / name, frames, boxes, full_gt=full_gt)
+    return name

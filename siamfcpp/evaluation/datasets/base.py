@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from siamfcpp.evaluation.protocols import Job, run
+from siamfcpp.evaluation.progress import FrameProgress
+from siamfcpp.evaluation.protocols import Job, RunStats, run, timing
 from siamfcpp.evaluation.report import write_report
 from siamfcpp.io.frames import frame_conversions, record_conversions
 from siamfcpp.tracking.engine import TrackingEngine
@@ -68,6 +70,9 @@ class Benchmark(ABC):
         if repeated:
             raise ValueError(f"benchmark.sequences names {repeated} more than once")
         self.selection = tuple(names)
+
+    #: where a sequence's result file lies in a tracker folder, for messages
+    result_layout: str = ""
 
     def sequences(self) -> list[SequenceData]:
         """The sequences to evaluate in a stable order, checked (see the class docstring)."""
@@ -142,17 +147,15 @@ class Benchmark(ABC):
         """The names of the complete split, where known."""
         return None
 
-    def todo(
-        self, output_dir: Path, tracker_name: str, shard: tuple[int, int] = (0, 1)
-    ) -> list[SequenceData]:
-        """The sequences of ``shard`` that have no results under ``output_dir`` yet, after
-        checking the results of the others (what scoring will read): a stale or foreign result
-        file is an error naming it, before any tracking."""
+    def todo(self, tracker_dir: Path, shard: tuple[int, int] = (0, 1)) -> list[SequenceData]:
+        """The sequences of ``shard`` that have no results in ``tracker_dir`` yet, after checking
+        the results of the others (what scoring will read): a stale or foreign result file is an
+        error naming it, before any tracking."""
         k, n = shard
         todo = []
         for seq in self.sequences()[k::n]:
-            if self._finished(output_dir, tracker_name, seq.name):
-                self._check_results(Path(output_dir), tracker_name, seq)
+            if self._finished(Path(tracker_dir), seq.name):
+                self._check_results(Path(tracker_dir), seq)
             else:
                 todo.append(seq)
         return todo
@@ -164,47 +167,73 @@ class Benchmark(ABC):
         tracker_name: str,
         shard: tuple[int, int] = (0, 1),
         decode_workers: int = 0,
+        stats: RunStats | None = None,
+        gpu_decode: bool = False,
     ) -> None:
         """Track the sequences of ``shard`` that have no results under ``output_dir`` yet.
 
-        Writes results in the benchmark's official layout, atomically, one sequence at a time, so
-        a rerun resumes. ``shard = (k, n)`` takes every ``n``-th sequence from the ``k``-th (one
-        process per device, see :mod:`siamfcpp.evaluation.sharding`). The engine tracks
-        ``engine.num_slots`` sequences at a time (:func:`siamfcpp.evaluation.protocols.run`);
-        ``decode_workers`` threads decode frames ahead.
+        Writes results in the benchmark's official layout under ``<output_dir>/<tracker_name>``,
+        atomically, one sequence at a time, so a rerun resumes. ``shard = (k, n)`` takes every
+        ``n``-th sequence from the ``k``-th (one process per device, see
+        :mod:`siamfcpp.evaluation.sharding`). The engine tracks ``engine.num_slots`` sequences at
+        a time (:func:`siamfcpp.evaluation.protocols.run`); ``decode_workers`` processes decode
+        frames ahead (or the GPU, ``gpu_decode``); ``stats`` collects where the time went.
+        One progress bar runs over all frames (:class:`FrameProgress`).
         """
+        tracker_dir = Path(output_dir) / tracker_name
         k, n = shard
         total = len(self.sequences()[k::n])
-        todo = self.todo(output_dir, tracker_name, shard)
+        todo = self.todo(tracker_dir, shard)
         if len(todo) < total:
             log.info("%d of %d sequences have results: skipped", total - len(todo), total)
+        lengths = {seq.name: len(seq.frames) for seq in todo}
+        progress = FrameProgress(sum(lengths.values()), len(todo), self.name, position=k)
         jobs = (self._job(seq) for seq in todo)
-        for done, job in enumerate(run(engine, jobs, decode_workers=decode_workers), start=1):
-            summary = self._write_results(output_dir, tracker_name, job)
-            log.info("[%d/%d] %s: %s", done, len(todo), job.name, summary)
+        try:
+            with logging_redirect_tqdm():
+                tracked = run(
+                    engine,
+                    jobs,
+                    decode_workers=decode_workers,
+                    gpu_decode=gpu_decode,
+                    stats=stats,
+                    on_step=progress.step,
+                )
+                for done, job in enumerate(tracked, start=1):
+                    summary = self._write_results(tracker_dir, job)
+                    progress.finished(job, lengths[job.name])
+                    log.debug("[%d/%d] %s: %s", done, len(todo), job.name, summary)
+        finally:
+            progress.close()
 
     @abstractmethod
     def _job(self, sequence: SequenceData) -> Job:
         """The sequence under the benchmark's run protocol."""
 
     @abstractmethod
-    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
+    def _finished(self, tracker_dir: Path, name: str) -> bool:
         """Whether sequence ``name`` has its results (the file written last exists)."""
 
     @abstractmethod
-    def _check_results(self, output_dir: Path, tracker_name: str, sequence: SequenceData) -> None:
+    def _check_results(self, tracker_dir: Path, sequence: SequenceData) -> None:
         """Raise naming the file and the fix unless the finished ``sequence``'s result files
-        are what scoring reads: complete, one entry per frame."""
+        in ``tracker_dir`` are what scoring reads: complete, one entry per frame."""
 
     @abstractmethod
-    def _write_results(self, output_dir: Path, tracker_name: str, job: Job) -> str:
+    def _write_results(self, tracker_dir: Path, job: Job) -> str:
         """Write a finished job's result files (the one :meth:`_finished` checks last) and
         return a one-line summary for the log."""
 
-    def score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
-        """Score the result files of every sequence; the result dict (``metrics`` and more),
-        saying so when the sequences are an explicit subset."""
-        result = self._score(Path(output_dir), tracker_name)
+    @abstractmethod
+    def result_names(self, tracker_dir: Path) -> set[str]:
+        """Names of the sequences that have a result file in ``tracker_dir`` (official layout)."""
+
+    def score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+        """Score the result files in ``tracker_dir`` (the official layout of one tracker, named
+        after the folder); files the scoring makes besides the report (toolkit reports,
+        submission archives) go to ``report_dir``. Returns the result dict (``metrics`` and
+        more), saying so when the sequences are an explicit subset."""
+        result = self._score(Path(tracker_dir), Path(report_dir))
         if self.selection is not None:
             result["selection"] = list(self.selection)
             note = (
@@ -215,8 +244,31 @@ class Benchmark(ABC):
         return result
 
     @abstractmethod
-    def _score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
         """The result dict of :meth:`score` from the result files."""
+
+    def check_results(self, tracker_dir: Path) -> None:
+        """Refuse a results folder that lacks a sequence's results or holds results of a
+        sequence the benchmark does not have (so that no score averages another set)."""
+        tracker_dir = Path(tracker_dir)
+        if not tracker_dir.is_dir():
+            raise FileNotFoundError(f"results={tracker_dir}: no such folder")
+        names = [s.name for s in self.sequences()]
+        found = self.result_names(tracker_dir)
+        extra = sorted(found - set(names))
+        if extra:
+            raise ValueError(
+                f"results={tracker_dir} holds results of {len(extra)} sequence(s) that "
+                f"{self.name} does not have (e.g. {', '.join(extra[:3])}): another benchmark or "
+                "split? remove them or choose the matching benchmark="
+            )
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ValueError(
+                f"results={tracker_dir} lacks the results of {len(missing)} of the {len(names)} "
+                f"{self.name} sequences (e.g. {', '.join(missing[:3])}; layout: "
+                f"{self.result_layout}); score the others with benchmark.sequences=[...]"
+            )
 
     def run(
         self,
@@ -224,12 +276,25 @@ class Benchmark(ABC):
         output_dir: Path,
         tracker_name: str,
         decode_workers: int = 0,
+        gpu_decode: bool = False,
     ) -> dict[str, Any]:
-        """Track what is not finished, score everything, write ``metrics.json`` and the tables."""
+        """Track what is not finished, score everything, write ``metrics.json`` and the tables.
+
+        The result's ``timing`` says where the tracking time went (:func:`timing`).
+        """
         output_dir = Path(output_dir)
         before = frame_conversions.copy()
-        self.track(engine, output_dir, tracker_name, decode_workers=decode_workers)
-        result = self.score(output_dir, tracker_name)
+        stats = RunStats()
+        self.track(
+            engine,
+            output_dir,
+            tracker_name,
+            decode_workers=decode_workers,
+            stats=stats,
+            gpu_decode=gpu_decode,
+        )
+        result = self.score(output_dir / tracker_name, output_dir)
+        result["timing"] = timing(stats)
         record_conversions(result, before)
         write_report(output_dir, result)
         return result

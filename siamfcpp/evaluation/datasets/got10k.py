@@ -26,6 +26,7 @@ from siamfcpp.evaluation.datasets.one_pass import (
     OnePassBenchmark,
     ResultFiles,
     numbered_frames,
+    read_result_boxes,
     read_times,
     write_submission,
 )
@@ -160,9 +161,11 @@ class GOT10kBenchmark(OnePassBenchmark):
         gt[: len(anno)] = anno
         return gt
 
-    def _check_results(self, output_dir: Path, tracker_name: str, sequence: SequenceData) -> None:
-        super()._check_results(output_dir, tracker_name, sequence)
-        box_file, _ = self._result_files(output_dir, tracker_name)(sequence.name)
+    result_layout = "<seq>/<seq>_001.txt and <seq>/<seq>_time.txt"
+
+    def _check_results(self, tracker_dir: Path, sequence: SequenceData) -> None:
+        super()._check_results(tracker_dir, sequence)
+        box_file, _ = self._result_files(tracker_dir)(sequence.name)
         # the toolkit averages every <seq>_<digits>.txt as a repetition of the run
         others = sorted(
             p for p in box_file.parent.glob(f"{sequence.name}_[0-9]*.txt") if p != box_file
@@ -173,32 +176,46 @@ class GOT10kBenchmark(OnePassBenchmark):
                 f"with {box_file.name}): delete it"
             )
 
-    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
-        results_dir = Path(output_dir) / tracker_name
-
+    def _result_files(self, tracker_dir: Path) -> ResultFiles:
         def result_files(name: str) -> tuple[Path, Path]:
-            return results_dir / name / f"{name}_001.txt", results_dir / name / f"{name}_time.txt"
+            return tracker_dir / name / f"{name}_001.txt", tracker_dir / name / f"{name}_time.txt"
 
         return result_files
 
-    def _score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
+    def result_names(self, tracker_dir: Path) -> set[str]:
+        return {
+            p.parent.name
+            for p in Path(tracker_dir).glob("*/*_001.txt")
+            if p.name == f"{p.parent.name}_001.txt"
+        }
+
+    def check_results(self, tracker_dir: Path) -> None:
+        """As :meth:`Benchmark.check_results`; the toolkit also reads every ``<seq>_time.txt``
+        and every repetition ``<seq>_<k>.txt``, so those are checked as a rerun checks them."""
+        super().check_results(tracker_dir)
+        for seq in self.sequences():
+            self._check_results(Path(tracker_dir), seq)
+
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+        tracker_dir, report_dir = Path(tracker_dir), Path(report_dir)
         sequences = self.sequences()
         if self.subset == "test":
-            return self._submission(sequences, output_dir, tracker_name)
-        return self._score_val(sequences, output_dir, tracker_name)
+            return self._submission(sequences, tracker_dir, report_dir)
+        return self._score_val(sequences, tracker_dir, report_dir)
 
     def _speed(self, results_dir: Path, seq: SequenceData) -> tuple[int, float]:
         times = read_times(results_dir / seq.name / f"{seq.name}_time.txt", len(seq.frames))
         return len(times), float(times.sum())
 
     def _score_val(
-        self, sequences: list[SequenceData], output_dir: Path, tracker_name: str
+        self, sequences: list[SequenceData], tracker_dir: Path, report_dir: Path
     ) -> dict[str, Any]:
+        tracker_name = tracker_dir.name
         experiment = ExperimentGOT10k(str(self.root), subset="val")
         experiment.dataset = self._dataset()
         # The toolkit appends "GOT-10k" to its folders; point it at ours directly.
-        experiment.result_dir = str(output_dir)
-        experiment.report_dir = str(output_dir / "reports")
+        experiment.result_dir = str(tracker_dir.parent)
+        experiment.report_dir = str(report_dir / "reports")
         with contextlib.redirect_stdout(io.StringIO()):
             performance = experiment.report([tracker_name])[tracker_name]
         seq_wise = performance["seq_wise"]
@@ -206,15 +223,15 @@ class GOT10kBenchmark(OnePassBenchmark):
         rows = []
         total_frames, total_seconds = 0, 0.0
         for seq in sequences:
-            boxes = np.loadtxt(
-                output_dir / tracker_name / seq.name / f"{seq.name}_001.txt", delimiter=","
+            boxes = read_result_boxes(
+                tracker_dir / seq.name / f"{seq.name}_001.txt", len(seq.frames)
             )
             _, anno, meta = dataset[seq.name]
             # Same overlaps as the toolkit's report: frames after the first, image-clipped,
             # visible frames only.
             bound = tuple(int(v) for v in meta["resolution"].strip("()").split(","))
             ious = rect_iou(boxes[1:], anno[1:], bound=bound)[meta["cover"][1:] > 0]
-            frames, seconds = self._speed(output_dir / tracker_name, seq)
+            frames, seconds = self._speed(tracker_dir, seq)
             total_frames += frames
             total_seconds += seconds
             rows.append(
@@ -233,7 +250,7 @@ class GOT10kBenchmark(OnePassBenchmark):
             "benchmark": self.name,
             "subset": self.subset,
             "tracker": tracker_name,
-            "results_dir": str(output_dir / tracker_name),
+            "results_dir": str(tracker_dir),
             "num_sequences": len(sequences),
             "num_frames": total_frames,
             "metrics": {
@@ -243,13 +260,22 @@ class GOT10kBenchmark(OnePassBenchmark):
                 "FPS": fps(total_frames, total_seconds),
             },
             "sequences": rows,
+            # Drawn by the report as success_plot.png: the toolkit's curve (its AO is the area)
+            "curves": {
+                "success": {
+                    "x": thresholds.tolist(),
+                    "y": [float(v) for v in overall["succ_curve"]],
+                    "xlabel": "Overlap threshold",
+                    "score": float(overall["ao"]),
+                }
+            },
         }
 
     def _submission(
-        self, sequences: list[SequenceData], output_dir: Path, tracker_name: str
+        self, sequences: list[SequenceData], results_dir: Path, report_dir: Path
     ) -> dict[str, Any]:
-        results_dir = output_dir / tracker_name
-        archive = output_dir / f"{tracker_name}.zip"
+        tracker_name = results_dir.name
+        archive = report_dir / f"{tracker_name}.zip"
         rows = []
         total_frames, total_seconds = 0, 0.0
         for seq in sequences:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.datasets.one_pass import (
-    OPEScoring,
+    SuccessPrecisionBenchmark,
     check_first_box,
     numbered_frames,
     require_dir,
@@ -18,7 +18,7 @@ from siamfcpp.io.files import read_boxes
 SUBSETS = ("test", "all")
 
 
-class LaSOTBenchmark(OPEScoring):
+class LaSOTBenchmark(SuccessPrecisionBenchmark):
     """LaSOT: ``<root>/<class>/<class>-<k>/img/%08d.jpg`` and ``groundtruth.txt``.
 
     Args:

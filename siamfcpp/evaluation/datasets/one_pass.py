@@ -3,9 +3,9 @@
 :class:`OnePassBenchmark` is the base of the one-pass benchmarks: it tracks the sequences that have
 no results yet (:class:`~siamfcpp.evaluation.protocols.OnePassJob` on the tracking engine) and
 writes one box file and one time file per sequence, atomically (the box file last: it marks the
-sequence as finished). GOT-10k (and the synthetic benchmark) score with the got10k toolkit; the
-OPE benchmarks (OTB100, UAV123, LaSOT, TrackingNet) with :class:`OPEScoring`: per-sequence
-success / precision (:mod:`siamfcpp.evaluation.metrics.one_pass`), averaged over sequences as the
+sequence as finished). GOT-10k (and the synthetic benchmark) score with the got10k toolkit; OTB100,
+UAV123, LaSOT and TrackingNet with :class:`SuccessPrecisionBenchmark`: per-sequence success /
+precision (:mod:`siamfcpp.evaluation.metrics.one_pass`), averaged over sequences as the
 benchmarks' toolkits do. A split whose ground truth is withheld is packed into
 ``<output_dir>/<tracker>.zip`` for its evaluation server (:func:`write_submission`).
 """
@@ -146,30 +146,31 @@ class OnePassBenchmark(Benchmark):
     box_format: str
 
     @abstractmethod
-    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
+    def _result_files(self, tracker_dir: Path) -> ResultFiles:
         """Sequence name -> ``(box file, time file)`` in the benchmark's official layout."""
 
     def _job(self, sequence: SequenceData) -> OnePassJob:
         return OnePassJob(sequence.name, sequence.frames, sequence.gt[0])
 
-    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
-        return self._result_files(output_dir, tracker_name)(name)[0].exists()
+    def _finished(self, tracker_dir: Path, name: str) -> bool:
+        return self._result_files(tracker_dir)(name)[0].exists()
 
-    def _check_results(self, output_dir: Path, tracker_name: str, sequence: SequenceData) -> None:
-        box_file, time_file = self._result_files(output_dir, tracker_name)(sequence.name)
+    def _check_results(self, tracker_dir: Path, sequence: SequenceData) -> None:
+        box_file, time_file = self._result_files(tracker_dir)(sequence.name)
         read_result_boxes(box_file, len(sequence.frames))
         read_times(time_file, len(sequence.frames))
 
-    def _write_results(self, output_dir: Path, tracker_name: str, job: OnePassJob) -> str:
-        box_file, time_file = self._result_files(output_dir, tracker_name)(job.name)
+    def _write_results(self, tracker_dir: Path, job: OnePassJob) -> str:
+        box_file, time_file = self._result_files(tracker_dir)(job.name)
         # Times first, boxes last: the box file marks the sequence as finished.
         atomic_write_text(time_file, "".join(f"{t:.8f}\n" for t in job.times))
         atomic_write_text(box_file, format_boxes(job.boxes, fmt=self.box_format))
         return f"{len(job.times)} frames, {fps(len(job.times), float(job.times.sum())):.1f} FPS"
 
 
-class OPEScoring(OnePassBenchmark):
-    """OPE result layout, scores and submission; subclasses only read their sequences.
+class SuccessPrecisionBenchmark(OnePassBenchmark):
+    """One-pass result layout ``<seq>.txt``, success / precision scores and the submission
+    archive; subclasses only read their sequences.
 
     Attributes:
         normalized_precision: whether the benchmark defines normalised precision.
@@ -184,41 +185,53 @@ class OPEScoring(OnePassBenchmark):
     def gt_withheld(self) -> bool:
         return False
 
-    def _result_files(self, output_dir: Path, tracker_name: str) -> ResultFiles:
-        results_dir = Path(output_dir) / tracker_name
+    result_layout = "<seq>.txt"
 
+    def _result_files(self, tracker_dir: Path) -> ResultFiles:
         def result_files(name: str) -> tuple[Path, Path]:
-            return results_dir / f"{name}.txt", results_dir / f"{name}_time.txt"
+            return tracker_dir / f"{name}.txt", tracker_dir / f"{name}_time.txt"
 
         return result_files
 
-    def _score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
-        results_dir = output_dir / tracker_name
+    def result_names(self, tracker_dir: Path) -> set[str]:
+        return {p.stem for p in Path(tracker_dir).glob("*.txt") if not p.stem.endswith("_time")}
+
+    def _times(self, tracker_dir: Path, name: str) -> np.ndarray | None:
+        """Tracker seconds per frame: ``<seq>_time.txt`` as written here or
+        ``times/<seq>_time.txt`` as the original's testers write it; None if neither exists."""
+        for path in (tracker_dir / f"{name}_time.txt", tracker_dir / "times" / f"{name}_time.txt"):
+            if path.is_file():
+                return np.loadtxt(path, ndmin=1)
+        return None
+
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+        tracker_dir, report_dir = Path(tracker_dir), Path(report_dir)
         sequences = self.sequences()
-        result_files = self._result_files(output_dir, tracker_name)
+        result_files = self._result_files(tracker_dir)
         rows = []
         curves: dict[str, list[np.ndarray]] = {"success": [], "precision": []}
         total_frames, total_seconds, unscored = 0, 0.0, 0
         for seq in sequences:
-            record, time_file = result_files(seq.name)
+            record, _ = result_files(seq.name)
             boxes = read_result_boxes(record, len(seq.frames))
-            times = read_times(time_file, len(seq.frames))
-            total_frames += len(times)
-            total_seconds += float(times.sum())
             row: dict[str, Any] = {"name": seq.name, "frames": len(seq.frames)}
             if not self.gt_withheld:
                 unscored += int((~valid_gt_mask(seq.gt)).sum())
                 row.update(one_pass_metrics(boxes, seq.gt, normalized=self.normalized_precision))
                 for key, curve in one_pass_curves(boxes, seq.gt).items():
                     curves[key].append(curve)
-            row["FPS"] = fps(len(times), float(times.sum()))
+            times = self._times(tracker_dir, seq.name)
+            if times is not None:
+                total_frames += len(times)
+                total_seconds += float(times.sum())
+                row["FPS"] = fps(len(times), float(times.sum()))
             rows.append(row)
 
         result: dict[str, Any] = {
             "benchmark": self.name,
             "subset": self.subset,
-            "tracker": tracker_name,
-            "results_dir": str(results_dir),
+            "tracker": tracker_dir.name,
+            "results_dir": str(tracker_dir),
             "num_sequences": len(sequences),
             "num_frames": total_frames,
         }
@@ -228,8 +241,8 @@ class OPEScoring(OnePassBenchmark):
             log.info("%d frames without a valid ground-truth box are not scored", unscored)
         metrics: dict[str, float] = {}
         if self.gt_withheld:
-            archive = output_dir / f"{tracker_name}.zip"
-            write_submission(archive, results_dir, [f"{seq.name}.txt" for seq in sequences])
+            archive = report_dir / f"{tracker_dir.name}.zip"
+            write_submission(archive, tracker_dir, [f"{seq.name}.txt" for seq in sequences])
             result["submission"] = str(archive)
             result["note"] = (
                 f"{self.name} {self.subset}: ground truth is withheld, metrics come from the "
@@ -254,7 +267,8 @@ class OPEScoring(OnePassBenchmark):
                     "score": metrics["Precision"],
                 },
             }
-        metrics["FPS"] = fps(total_frames, total_seconds)
+        if total_seconds > 0:
+            metrics["FPS"] = fps(total_frames, total_seconds)
         result["metrics"] = metrics
         result["sequences"] = rows
         return result

@@ -10,13 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from siamfcpp.evaluation.datasets.base import SequenceData
-from siamfcpp.evaluation.datasets.one_pass import OPEScoring, check_first_box, require_dir
+from siamfcpp.evaluation.datasets.one_pass import (
+    SuccessPrecisionBenchmark,
+    check_first_box,
+    require_dir,
+)
 from siamfcpp.evaluation.toolkit import OTB
 
 VERSION = "tb100"
 
 
-class OTBBenchmark(OPEScoring):
+class OTBBenchmark(SuccessPrecisionBenchmark):
     """OTB100 (OTB-2015): ``<root>/<Seq>/img/*.jpg`` and ``groundtruth_rect*.txt``.
 
     Read with the got10k toolkit, which applies OTB's frame ranges (David, Football1, ...) and

@@ -10,7 +10,7 @@ import numpy as np
 
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.datasets.one_pass import (
-    OPEScoring,
+    SuccessPrecisionBenchmark,
     check_first_box,
     numbered_frames,
     require_dir,
@@ -21,7 +21,7 @@ from siamfcpp.io.files import read_boxes
 TEST_SIZE = 511
 
 
-class TrackingNetBenchmark(OPEScoring):
+class TrackingNetBenchmark(SuccessPrecisionBenchmark):
     """TrackingNet: ``<root>/<subset>/frames/<seq>/<i>.jpg`` (0-based) and ``anno/<seq>.txt``.
 
     Args:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.datasets.one_pass import (
-    OPEScoring,
+    SuccessPrecisionBenchmark,
     check_first_box,
     require_dir,
     toolkit_data_file,
@@ -16,7 +16,7 @@ from siamfcpp.evaluation.datasets.one_pass import (
 from siamfcpp.io.files import read_boxes
 
 
-class UAV123Benchmark(OPEScoring):
+class UAV123Benchmark(SuccessPrecisionBenchmark):
     """UAV123: ``<root>/anno/UAV123/<seq>.txt`` and ``<root>/data_seq/UAV123/<folder>/%06d.jpg``.
 
     Sub-sequences (``bird1_1``, ...) share a folder; their frame ranges come from the toolkit's

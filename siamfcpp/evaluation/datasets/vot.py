@@ -13,8 +13,9 @@ Results: ``<output_dir>/<tracker>/baseline/<seq>/<seq>_001.txt`` (VOT / pysot la
 VOT toolkit and pysot: ``1`` init, ``2`` failure, ``0`` skipped, else ``x,y,w,h``) and
 ``<seq>_001_time.value`` (tracker seconds per frame, 0 where skipped). A rerun skips sequences
 whose result file exists. Scores (:mod:`siamfcpp.evaluation.metrics.vot`, equal to the official
-toolkit's): ``accuracy``, ``robustness`` (failures per 100 frames, the R of the VOT papers),
-``eao``, plus ``failures`` (total) and ``fps`` (tracker time only). The report adds
+toolkit's): ``Accuracy``, ``Robustness`` (failures per 100 frames, the R of the VOT papers),
+``EAO``, plus ``Failures`` (total) and ``FPS`` (tracker time only; absent for results that
+came without time files). The report adds
 ``metrics.json``, the per-sequence tables and ``eao_plot.png``.
 """
 
@@ -102,11 +103,19 @@ class VOTBenchmark(Benchmark):
     def _read(self) -> list[VotSequence]:
         return read_vot(self.root, self.name)
 
-    def _finished(self, output_dir: Path, tracker_name: str, name: str) -> bool:
-        return trajectory_path(Path(output_dir) / tracker_name, name).exists()
+    result_layout = "baseline/<seq>/<seq>_001.txt"
 
-    def _check_results(self, output_dir: Path, tracker_name: str, sequence: VotSequence) -> None:
-        tracker_dir = Path(output_dir) / tracker_name
+    def _finished(self, tracker_dir: Path, name: str) -> bool:
+        return trajectory_path(tracker_dir, name).exists()
+
+    def result_names(self, tracker_dir: Path) -> set[str]:
+        return {
+            p.parent.name
+            for p in Path(tracker_dir).glob("baseline/*/*_001.txt")
+            if p.name == f"{p.parent.name}_001.txt"
+        }
+
+    def _check_results(self, tracker_dir: Path, sequence: VotSequence) -> None:
         path = trajectory_path(tracker_dir, sequence.name)
         lines = len(read_trajectory(path))
         if lines != len(sequence.frames):
@@ -116,8 +125,7 @@ class VOTBenchmark(Benchmark):
             )
         self._tracker_seconds(tracker_dir, sequence)
 
-    def _write_results(self, output_dir: Path, tracker_name: str, job: SupervisedJob) -> str:
-        tracker_dir = Path(output_dir) / tracker_name
+    def _write_results(self, tracker_dir: Path, job: SupervisedJob) -> str:
         # Times first, trajectory last: the trajectory file marks the sequence as finished.
         times = "".join(f"{t:.8f}\n" for t in job.times)
         atomic_write_text(time_path(tracker_dir, job.name), times)
@@ -132,9 +140,10 @@ class VOTBenchmark(Benchmark):
 
         return SupervisedJob(seq.name, seq.frames, seq.gt, overlaps, self.reinit_delay)
 
-    def _score(self, output_dir: Path, tracker_name: str) -> dict[str, Any]:
-        """Score the result files of ``tracker_name`` (the result dict, EAO curve included)."""
-        tracker_dir = Path(output_dir) / tracker_name
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+        """Score the result files in ``tracker_dir`` (the result dict, EAO curve included).
+        Trajectories may hold boxes or polygons; time files are optional (no ``FPS`` without)."""
+        tracker_dir = Path(tracker_dir)
         rows, scores, runs = [], [], []
         total_frames, total_seconds = 0, 0.0
         for seq in self.sequences():
@@ -152,31 +161,30 @@ class VOTBenchmark(Benchmark):
             seconds = self._tracker_seconds(tracker_dir, seq)
             total_frames += timed
             total_seconds += seconds
-            rows.append(
-                {
-                    "name": seq.name,
-                    "frames": score.frames,
-                    "accuracy": score.accuracy,
-                    "failures": score.failures,
-                    "fps": fps(timed, seconds),
-                }
-            )
+            row = {
+                "name": seq.name,
+                "frames": score.frames,
+                "Accuracy": score.accuracy,
+                "Failures": score.failures,
+            }
+            if seconds > 0:
+                row["FPS"] = fps(timed, seconds)
+            rows.append(row)
         accuracy, robustness = accuracy_robustness(scores)
         curve = eao_curve(runs)
         eao = eao_score(curve, self.eao_interval)
         result: dict[str, Any] = {
             "benchmark": self.name,
             "subset": "baseline",
-            "tracker": tracker_name,
+            "tracker": tracker_dir.name,
             "results_dir": str(tracker_dir),
             "num_sequences": len(scores),
             "num_frames": int(sum(s.frames for s in scores)),
             "metrics": {
-                "accuracy": accuracy,
-                "robustness": robustness,
-                "eao": None if np.isnan(eao) else eao,
-                "fps": fps(total_frames, total_seconds),
-                "failures": int(sum(s.failures for s in scores)),
+                "Accuracy": accuracy,
+                "Robustness": robustness,
+                "EAO": None if np.isnan(eao) else eao,
+                "Failures": int(sum(s.failures for s in scores)),
             },
             "sequences": rows,
             "eao_interval": list(self.eao_interval),
@@ -191,12 +199,14 @@ class VOTBenchmark(Benchmark):
                 }
             },
             "note": (
-                "Supervised experiment, one run. accuracy: frame-weighted mean overlap (burn-in "
-                f"{self.burnin}); robustness: failures per 100 frames; eao over run lengths "
+                "Supervised experiment, one run. Accuracy: frame-weighted mean overlap (burn-in "
+                f"{self.burnin}); Robustness: failures per 100 frames; EAO over run lengths "
                 f"{self.eao_interval[0]}..{self.eao_interval[1]}; as the official VOT toolkit "
                 "computes them."
             ),
         }
+        if total_seconds > 0:
+            result["metrics"]["FPS"] = fps(total_frames, total_seconds)
         if np.isnan(eao):
             # the runs are what is short, not necessarily the sequences: failures cut them
             reason = (
@@ -204,8 +214,8 @@ class VOTBenchmark(Benchmark):
                 f"longer than {self.eao_interval[0]} frames, the start of the EAO interval; the "
                 f"longest has {max(len(o) for o, _ in runs)}"
             )
-            result["undefined"] = {"eao": reason}
-            result["note"] += f" eao is undefined: {reason}."
+            result["undefined"] = {"EAO": reason}
+            result["note"] += f" EAO is undefined: {reason}."
         return result
 
     @staticmethod

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.evaluation.trajectory import parse_region
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -79,8 +80,9 @@ def region_corners(region: np.ndarray) -> np.ndarray:
 
 
 def read_groundtruth(path: Path) -> list[np.ndarray]:
-    """Ground-truth regions of a ``groundtruth.txt``: one array of 4 or 8 numbers per frame
-    (line ``t + 1`` is frame ``t``; only trailing blank lines are allowed)."""
+    """Ground-truth regions of a ``groundtruth.txt``: one array of 4 or 2n numbers per frame, as
+    float32 values (the toolkit's); line ``t + 1`` is frame ``t``, only trailing blank lines are
+    allowed."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ground truth {path} does not exist")
@@ -107,15 +109,9 @@ def polygon_area(region: np.ndarray) -> float:
 
 
 def _parse_region(text: str, path: Path, line_no: int) -> np.ndarray:
-    try:
-        values = np.array([float(v) for v in text.replace("\t", ",").split(",")])
-    except ValueError as err:
-        raise ValueError(f"{path}:{line_no}: not a list of numbers: {text!r}") from err
-    if values.size not in (4, 8) or not np.isfinite(values).all():
-        raise ValueError(
-            f"{path}:{line_no}: a VOT region is 4 (x,y,w,h) or 8 (polygon) finite numbers, "
-            f"got {text!r}"
-        )
+    """A ground-truth region as the toolkit reads it (float32 numbers; tabs also separate), with
+    an area (a region without one has no pixel to track or to score against)."""
+    values = parse_region(text.replace("\t", ","), f"{path}:{line_no}", codes=False)
     if polygon_area(values) <= 0:
         raise ValueError(
             f"{path}:{line_no}: region {text.strip()!r} has no area (no pixel to track or to "

@@ -5,7 +5,8 @@ Computed as the official VOT toolkit (``vot-toolkit``, analyses ``supervised_ave
 ``tests/test_vot_metrics.py`` checks every number against the toolkit's own on hand-made result
 sets. Definitions:
 
-* overlap of a frame: pixel overlap of the reported box with the annotated region inside the image
+* overlap of a frame: pixel overlap of the reported region (box or polygon) with the annotated
+  region inside the image, both as the toolkit's float32 numbers
   (:func:`siamfcpp.evaluation.metrics.vot_region.region_overlap`);
 * accuracy of a sequence: mean overlap over the tracked frames, leaving out the ``burnin`` frames
   starting at each (re-)initialisation (the init frame included), failures and skipped frames
@@ -43,7 +44,7 @@ def frame_overlaps(
         )
     overlaps = np.zeros(len(trajectory))
     for t in np.flatnonzero(trajectory.status == TRACKED):
-        overlaps[t] = region_overlap(trajectory.boxes[t], regions[t], image_size)
+        overlaps[t] = region_overlap(trajectory.regions[t], regions[t], image_size)
     return overlaps
 
 

@@ -8,8 +8,9 @@ and counts pixels. This module reproduces that definition (our own implementatio
 the toolkit's numbers in ``tests/test_vot_metrics.py``), because it decides both the reset
 protocol's failures and the accuracy / EAO scores:
 
-* coordinates are rounded half-to-even (``numpy.round``); a rectangle covers the pixel columns
-  ``x .. x + w - 1`` and rows ``y .. y + h - 1``;
+* coordinates are first stored as float32, as the toolkit stores every region it reads (so
+  ``10.50000001`` is 10.5), then rounded half-to-even (``numpy.round``); a rectangle covers the
+  pixel columns ``x .. x + w - 1`` and rows ``y .. y + h - 1``;
 * a polygon covers, in each pixel row, the spans between pairs of sorted edge crossings; a crossing
   is the edge's x at that row truncated toward zero (edges whose y range contains the row count,
   horizontal edges on the row cross at their start vertex), and a repeated crossing (a vertex on the
@@ -28,7 +29,7 @@ Bounds = tuple[int, int, int, int]  # left, top, right, bottom, inclusive pixel 
 
 
 def _rounded(region: np.ndarray) -> np.ndarray:
-    region = np.round(np.asarray(region, dtype=np.float64))
+    region = np.round(np.asarray(region, dtype=np.float32).astype(np.float64))
     if region.size != 4 and (region.size < 6 or region.size % 2):
         raise ValueError(
             f"a VOT region has 4 numbers (x, y, w, h) or an even number >= 6 (polygon): {region}"
