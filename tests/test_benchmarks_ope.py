@@ -180,7 +180,7 @@ def test_results_in_the_original_layout_score_as_our_run(tmp_path):
         seq_dir = root / name.split("-")[0] / name
         _frames(seq_dir / "img", [f"{i:08d}.jpg" for i in range(1, len(gt) + 1)])
         _write(seq_dir / "groundtruth.txt", gt)
-    bench = LaSOTBenchmark(root, subset="all")
+    bench = LaSOTBenchmark(root, subset="all", sequences=list(gts))
     ours = bench.run(STILL, tmp_path / "ours", "still")
     original = tmp_path / "logs" / "GOT-Benchmark" / "result" / "LaSOT" / "siamfcpp_googlenet"
     for name, gt in gts.items():

@@ -92,6 +92,8 @@ def test_ignored_keys_leave_the_settings_unchanged(compose_config, tmp_path):
         "run_name=other",
         "tracker_name=other",
         "optimized_metric=AO",
+        "decode_workers=2",
+        f"paths.log_dir={tmp_path / 'logs'}",
         f"output_dir={tmp_path / 'elsewhere'}",
     )
     assert run_settings(free, "evaluate") == base
@@ -101,7 +103,9 @@ def test_ignored_keys_leave_the_settings_unchanged(compose_config, tmp_path):
         tmp_path,
         "data.num_workers=4",
         "logger=csv",
-        "checkpoint.every_n_epochs=1",
+        "callbacks.model_checkpoint.every_n_epochs=1",
+        "module.channels_last=true",
+        f"paths.log_dir={tmp_path / 'logs'}",
         "trainer.log_every_n_steps=1",
         "trainer=gpu",
         "trainer.precision=32-true",

@@ -105,7 +105,7 @@ def _check(path: Path, settings: dict[str, Any], restart: bool, restart_hint: st
         return True
     if stored["settings"] != settings:
         raise RunFolderError(
-            f"output_dir={path} holds a {task} run of other settings: "
+            f"output_dir={path} holds results of {task}.py with other settings: "
             f"{differences(stored['settings'], settings)}; choose another output_dir "
             f"(hydra.run.dir=...) or pass {restart_hint} to delete its results and start afresh"
         )
