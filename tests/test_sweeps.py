@@ -145,7 +145,7 @@ def test_undefined_metric_fails_its_trial_with_the_reason_and_the_sweep_goes_on(
         "benchmark=vot2018",
         f"benchmark.root={root}",
         "benchmark.sequences=[beta]",
-        "optimized_metric=eao",
+        "optimized_metric=eao",  # the old spelling of EAO still works
         "hydra.sweeper.n_trials=2",
         "hydra.sweep.dir=sweep",
         cwd=tmp_path,
@@ -160,7 +160,7 @@ def test_undefined_metric_fails_its_trial_with_the_reason_and_the_sweep_goes_on(
         assert "no run (from an initialisation to the next failure" in record["error"]
         assert re.search(r"the longest has \d+$", record["error"])
         result = json.loads((tmp_path / "sweep" / str(k) / "metrics.json").read_text())
-        assert result["metrics"]["eao"] is None and "eao" in result["undefined"]
+        assert result["metrics"]["EAO"] is None and "EAO" in result["undefined"]
     (study,) = studies(tmp_path / "outputs/evaluate/sweeps/optuna.db").values()
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
     # no trial has a value: the sweeper has no best trial to write and ends with an error
