@@ -28,7 +28,7 @@ from typing import NoReturn, TypeVar
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, HydraException, InstantiationException
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from siamfcpp.config import ConfigValueError
 from siamfcpp.io.run_dir import remove_if_empty, sweep_trial
@@ -70,6 +70,10 @@ def one_line(err: BaseException) -> str | None:
         if isinstance(err.__cause__, ConfigValueError) and key:
             return err.__cause__.message(prefix=key)
         return f"{key}: {cause}" if key else cause
+    resolver_error = err.__cause__ or err.__context__
+    if isinstance(err, InterpolationResolutionError) and resolver_error is not None:
+        # a resolver's own error (e.g. siamfcpp.score_size naming the key to change)
+        return one_line(resolver_error) or str(err).splitlines()[0]
     if isinstance(err, OmegaConfBaseException):
         return str(err).splitlines()[0] if str(err) else type(err).__name__
     if isinstance(err, HydraException) or _raised_here(err):

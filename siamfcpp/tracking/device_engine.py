@@ -40,11 +40,12 @@ from torch import Tensor, nn
 from siamfcpp.geometry import cxywh_to_xywh
 from siamfcpp.tracking.crop import crop_bilinear, crop_scale
 from siamfcpp.tracking.engine import SlotError, TrackingEngine, naming_slot
-from siamfcpp.tracking.memory import TemplateMemory, fuse_scores
+from siamfcpp.tracking.memory import check_memory_parameters, fuse_scores
 from siamfcpp.tracking.postprocess import make_window, track_step
 from siamfcpp.tracking.tracker import (
     NON_FINITE_OUTPUT,
     check_frame,
+    check_hyper_parameters,
     check_initial_box,
     check_num_cells,
     state_from_xywh,
@@ -136,6 +137,18 @@ class DeviceEngine(TrackingEngine):
     ) -> None:
         if num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {num_slots}")
+        check_hyper_parameters(
+            z_size=z_size,
+            x_size=x_size,
+            score_size=score_size,
+            context_amount=context_amount,
+            test_lr=test_lr,
+            penalty_k=penalty_k,
+            window_influence=window_influence,
+            windowing=windowing,
+            min_w=min_w,
+            min_h=min_h,
+        )
         if precision in REFUSED_PRECISIONS:
             raise ValueError(
                 f"precision={precision}: {REFUSED_PRECISIONS[precision]}; use float16 or float32"
@@ -485,9 +498,7 @@ class MultiTemplateDeviceEngine(DeviceEngine):
         memory_update: bool,
         **engine_kwargs,
     ) -> None:
-        if mem_step < 1:
-            raise ValueError(f"mem_step must be >= 1, got {mem_step}")
-        TemplateMemory.check(mem_len, mem_sink_idx)
+        check_memory_parameters(mem_step, mem_len, mem_coef, mem_sink_idx)
         self.mem_step, self.mem_len, self.mem_coef = mem_step, mem_len, mem_coef
         self.mem_sink_idx = mem_sink_idx
         self.memory_update = memory_update and mem_len > 1

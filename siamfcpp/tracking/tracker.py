@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.geometry import cxywh_to_xywh, get_crop, xywh_to_cxywh
-from siamfcpp.tracking.postprocess import make_window, track_step
+from siamfcpp.tracking.postprocess import WINDOWINGS, make_window, track_step
 
 Kernels = tuple[torch.Tensor, ...]
 SearchRequest = tuple[torch.Tensor, Kernels]
@@ -40,6 +41,34 @@ def check_frame(frame: np.ndarray, image_wh: tuple[int, int] | None = None) -> N
             f"frame is {frame.shape[1]}x{frame.shape[0]} but the target was initialised on a "
             f"{image_wh[0]}x{image_wh[1]} frame: the frames of a sequence must keep one size"
         )
+
+
+def check_hyper_parameters(
+    *,
+    z_size: int,
+    x_size: int,
+    score_size: int,
+    context_amount: float,
+    test_lr: float,
+    penalty_k: float,
+    window_influence: float,
+    windowing: str,
+    min_w: float,
+    min_h: float,
+) -> None:
+    """Raise :class:`~siamfcpp.config.ConfigValueError` naming the first hyper-parameter of the
+    tracker (``conf/tracker/*.yaml``) outside its allowed range."""
+    config_int("z_size", z_size, 1)
+    config_int("x_size", x_size, z_size, hint=" (the template size z_size: x_size is the search)")
+    config_int("score_size", score_size, 1)
+    config_number("context_amount", context_amount, 0)
+    config_number("test_lr", test_lr, 0, 1)
+    config_number("penalty_k", penalty_k, 0)
+    config_number("window_influence", window_influence, 0, 1)
+    if windowing not in WINDOWINGS:
+        raise ConfigValueError("windowing", windowing, f"one of {', '.join(WINDOWINGS)}")
+    config_number("min_w", min_w, 0)
+    config_number("min_h", min_h, 0)
 
 
 def check_initial_box(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> None:
@@ -114,6 +143,18 @@ class SiamFCppTracker:
         min_w: float,
         min_h: float,
     ) -> None:
+        check_hyper_parameters(
+            z_size=z_size,
+            x_size=x_size,
+            score_size=score_size,
+            context_amount=context_amount,
+            test_lr=test_lr,
+            penalty_k=penalty_k,
+            window_influence=window_influence,
+            windowing=windowing,
+            min_w=min_w,
+            min_h=min_h,
+        )
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.z_size = z_size

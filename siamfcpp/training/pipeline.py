@@ -228,7 +228,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     quiet_third_party()
 
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.module)
     # the callbacks of the config (cfg.callbacks: name -> _target_ node, conf/callbacks/)

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from siamfcpp.config import config_int
 from siamfcpp.data.sources.synthetic import GENERATOR_VERSION, sequence_name, write_got10k_split
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
@@ -45,6 +46,10 @@ class SyntheticBenchmark(GOT10kBenchmark):
         seed: int,
         sequences: Sequence[str] | None = None,
     ) -> None:
+        config_int("num_sequences", num_sequences, 1)
+        config_int("num_frames", num_frames, 2, hint=" (the initial frame and one tracked)")
+        config_int("frame_width", frame_width, 1)
+        config_int("frame_height", frame_height, 1)
         self.cache_dir = Path(root).expanduser() / (
             f"v{GENERATOR_VERSION}_seed{seed}_n{num_sequences}_t{num_frames}"
             f"_{frame_width}x{frame_height}"
