@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from siamfcpp.evaluation.datasets.one_pass import write_submission
 from siamfcpp.io.files import atomic_write_bytes, atomic_write_json
 from siamfcpp.io.run_dir import prepare_run_dir
 from siamfcpp.training.pipeline import AtomicCheckpointIO
@@ -30,7 +31,8 @@ def umask(request):
 def test_new_files_get_the_umask_permissions(tmp_path, umask):
     atomic_write_json(tmp_path / "metrics.json", {"AO": 0.5})
     AtomicCheckpointIO().save_checkpoint({"epoch": 0, "w": torch.ones(2)}, tmp_path / "last.ckpt")
-    for name in ("metrics.json", "last.ckpt"):
+    write_submission(tmp_path / "tracker.zip", tmp_path, ["metrics.json"])
+    for name in ("metrics.json", "last.ckpt", "tracker.zip"):
         assert mode(tmp_path / name) == 0o666 & ~umask, name
 
 

@@ -248,6 +248,23 @@ def test_initial_box_outside_the_image_is_an_error_naming_the_frame(
         GOT10kBenchmark(root, "val", sequences=["seq"]).run(engine, tmp_path / "out", tracker)
 
 
+def test_lasot_frame_numbering_gap_is_an_error_naming_the_frame(tmp_path):
+    """Frame 3 missing and one frame more at the end: as many frames as boxes, but every box
+    after the gap would be scored against the next frame."""
+    root = lasot_root(tmp_path, gt_boxes())
+    img = root / "cat" / "cat-1" / "img"
+    (img / "00000003.jpg").rename(img / f"{T + 1:08d}.jpg")
+    with pytest.raises(FileNotFoundError, match=r"cat-1/img/00000003\.jpg is missing"):
+        LaSOTBenchmark(root, "all", sequences=["cat-1"]).sequences()
+
+
+def test_lasot_sequence_in_two_class_folders_is_an_error(tmp_path):
+    root = lasot_root(tmp_path, gt_boxes())
+    shutil.copytree(root / "cat" / "cat-1", root / "dog" / "cat-1")
+    with pytest.raises(ValueError, match=r"sequence cat-1 appears twice .*cat/cat-1/img and"):
+        LaSOTBenchmark(root, "all", sequences=["cat-1"]).sequences()
+
+
 def test_fewer_gt_lines_than_frames(tmp_path):
     root = got10k_root(tmp_path)
     gt_file = root / "val" / "seq" / "groundtruth.txt"
