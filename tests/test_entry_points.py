@@ -26,10 +26,13 @@ def cases(tmp_path):
             [f"checkpoint={tmp_path / 'nope.pkl'}", f"output_dir={tmp_path / 'onnx'}"],
             "nope.pkl: no such file",
         ),
+        "compare.py": ([f"runs=[{tmp_path / 'a'},{tmp_path / 'b'}]", run], "a is not a folder"),
     }
 
 
-@pytest.mark.parametrize("script", ["evaluate.py", "train.py", "demo.py", "export.py"])
+@pytest.mark.parametrize(
+    "script", ["evaluate.py", "train.py", "demo.py", "export.py", "compare.py"]
+)
 def test_known_error_is_one_line_and_leaves_no_empty_run_folder(tmp_path, script):
     args, message = cases(tmp_path)[script]
     proc = run_script(script, *args, cwd=tmp_path, env=ONE_LINE, fails=True)
