@@ -78,8 +78,9 @@ def box_files(run: Path) -> dict[str, str]:
 
 
 def without_timing(result: dict) -> dict:
-    """metrics.json minus what depends on the clock or the folder (FPS, results_dir)."""
-    result = {k: v for k, v in result.items() if k != "results_dir"}
+    """metrics.json minus what depends on the clock, the folder or what this invocation tracked
+    (FPS, results_dir, timing)."""
+    result = {k: v for k, v in result.items() if k not in ("results_dir", "timing")}
     result["metrics"] = {k: v for k, v in result["metrics"].items() if k != "FPS"}
     result["sequences"] = [
         {k: v for k, v in row.items() if k != "FPS"} for row in result["sequences"]
