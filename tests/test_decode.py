@@ -128,7 +128,8 @@ def test_run_loop_hands_each_slot_its_own_frame(tmp_path, workers):
     for job in run(engine, supervised, decode_workers=workers):
         k = int(job.name[1:])
         tracked = job.trajectory.status == TRACKED
-        np.testing.assert_array_equal(job.trajectory.boxes[tracked], gt[k][tracked])
+        regions = np.stack([job.trajectory.regions[t] for t in np.flatnonzero(tracked)])
+        np.testing.assert_array_equal(regions, gt[k][tracked].astype(np.float32))
         assert np.count_nonzero(job.trajectory.status == FAILURE) == failures.get(k, 0)
 
 

@@ -283,9 +283,8 @@ def test_vot_resets_batched_equal_one_at_a_time(compose_config, sequences, tmp_p
     for name, job in reference.items():
         for other in (one[name], many[name]):
             np.testing.assert_array_equal(other.trajectory.status, job.trajectory.status)
-            np.testing.assert_allclose(
-                other.trajectory.boxes, job.trajectory.boxes, atol=BATCH_TOLERANCE_PX
-            )
+            for got, expected in zip(other.trajectory.regions, job.trajectory.regions, strict=True):
+                np.testing.assert_allclose(got, expected, atol=BATCH_TOLERANCE_PX)
     assert one["fixture0"].trajectory.status.tolist() == [1, -1, 2, 0, 0, 1, -1, -1, 2]
 
 

@@ -45,7 +45,12 @@ def step_losses(run_dir: Path) -> list[float]:
 def test_short_run_writes_checkpoints_that_resume_and_load(tmp_path):
     run = tmp_path / "run"
     proc = run_script(
-        "train.py", *SHORT, "trainer.max_epochs=2", f"hydra.run.dir={run}", cwd=tmp_path
+        "train.py",
+        *SHORT,
+        "trainer.max_epochs=2",
+        "callbacks.training_speed.warmup_steps=1",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
     )
     # no third-party advertising or deprecation noise
     for noise in ("litlogger", "litmodels", "LeafSpec", "Deprecat"):
@@ -57,6 +62,11 @@ def test_short_run_writes_checkpoints_that_resume_and_load(tmp_path):
         "last.ckpt",
     ]
     assert (run / "config.yaml").is_file()
+    # pairs/s over the 3 steps after the 1 warm-up step (no GPU: no peak memory)
+    speed = json.loads((run / "training_speed.json").read_text())
+    assert speed["timed_steps"] == 3 and speed["warmup_steps"] == 1
+    assert speed["pairs_per_s"] > 0 and speed["peak_gpu_memory_gib"] is None
+    assert "training speed:" in proc.stdout + proc.stderr
     ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 4
     assert ckpt["state_dict"] and all(k.startswith("model.") for k in ckpt["state_dict"])

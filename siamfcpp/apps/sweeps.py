@@ -22,7 +22,6 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from sqlalchemy.engine import make_url
 
 from siamfcpp.evaluation.report import markdown_table, metric_name
 from siamfcpp.io.files import atomic_write_json, atomic_write_text
@@ -38,6 +37,9 @@ def sqlite_path(storage: str | None) -> Path | None:
     """The database file of a ``sqlite:///<path>`` storage URL; None for other storages."""
     if not storage:
         return None
+    # imported here: only sweeps with a storage need SQLAlchemy, and every run imports this module
+    from sqlalchemy.engine import make_url
+
     url = make_url(storage)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None

@@ -199,12 +199,16 @@ def build_inference_network(
             "fuse_relu=True needs a CUDA network and no compile_mode (torch.compile cannot trace "
             "torch.cudnn_convolution_relu)"
         )
-    return InferenceSiamFCpp(
-        model,
-        xcorr=xcorr,
-        dtype=DTYPES[dtype],
-        channels_last=channels_last,
-        stem=stem,
-        fuse_relu=fuse_relu,
-        compile_mode=compile_mode,
-    ).eval()
+    return (
+        InferenceSiamFCpp(
+            model,
+            xcorr=xcorr,
+            dtype=DTYPES[dtype],
+            channels_last=channels_last,
+            stem=stem,
+            fuse_relu=fuse_relu,
+            compile_mode=compile_mode,
+        )
+        .to(device)
+        .eval()
+    )  # folded weights are new tensors: put them where the network is

@@ -7,7 +7,8 @@ steps it logs a few training pairs of the current batch to wandb, each as one im
 
 It does nothing unless the trainer's logger is a ``WandbLogger`` (``logger=wandb``).
 
-:class:`StartupTimer` says where the time before the first optimisation step goes.
+:class:`StartupTimer` says where the time before the first optimisation step goes;
+:class:`TrainingSpeed` measures pairs/s and the peak GPU memory of a run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor
 
 from siamfcpp.geometry import xyxy_to_xywh
+from siamfcpp.io.files import atomic_write_json
 from siamfcpp.io.video import draw_box
 
 log = logging.getLogger(__name__)
@@ -179,3 +181,63 @@ class StartupTimer(pl.Callback):
         )
         if self.path and trainer.is_global_zero:
             Path(self.path).write_text(json.dumps(self.seconds))
+
+
+class TrainingSpeed(pl.Callback):
+    """Training pairs per second after ``warmup_steps`` steps (start-up, cudnn autotuning and
+    compilation excluded) and the peak GPU memory, logged at the end of training and written as
+    JSON to ``path`` (``<output_dir>/training_speed.json`` in conf/callbacks/default.yaml).
+
+    Pairs are the data module's global ``batch_size`` per step, so with DDP the figure is the
+    whole run's (rank 0 writes it).
+    """
+
+    def __init__(self, path: str | None = None, warmup_steps: int = 20) -> None:
+        if warmup_steps < 0:
+            raise ValueError(
+                f"callbacks.training_speed.warmup_steps must be >= 0, got {warmup_steps}"
+            )
+        self.path = path
+        self.warmup_steps = warmup_steps
+        self.steps = 0  # steps done in this fit
+        self.start: float | None = None  # when the warm-up ended
+
+    def _now(self, pl_module: pl.LightningModule) -> float:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return time.perf_counter()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.warmup_steps == 0:
+            self.start = self._now(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.steps += 1
+        if self.steps == self.warmup_steps:
+            self.start = self._now(pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        timed = self.steps - self.warmup_steps
+        if self.start is None or timed < 1:
+            log.info(
+                "training speed: not measured (%d steps, %d warm-up)", self.steps, self.warmup_steps
+            )
+            return
+        seconds = self._now(pl_module) - self.start
+        on_gpu = pl_module.device.type == "cuda"
+        memory = torch.cuda.max_memory_allocated(pl_module.device) / 2**30 if on_gpu else None
+        record = {
+            "pairs_per_s": timed * trainer.datamodule.batch_size / seconds,
+            "timed_steps": timed,
+            "warmup_steps": self.warmup_steps,
+            "peak_gpu_memory_gib": memory,
+        }
+        log.info(
+            "training speed: %.1f pairs/s over %d steps after %d warm-up steps%s",
+            record["pairs_per_s"],
+            timed,
+            self.warmup_steps,
+            f", peak GPU memory {memory:.2f} GiB" if memory is not None else "",
+        )
+        if self.path and trainer.is_global_zero:
+            atomic_write_json(Path(self.path), record)
