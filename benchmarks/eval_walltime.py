@@ -9,7 +9,10 @@ process (start-up, network build, decoding, tracking, scoring and result files i
   ratio. With ``--reference-sequences K`` it tracks the first K sequences only and its wall time
   is extrapolated to all of them (start-up + K's tracking loop x N / K);
 * ``engine``: ``tracker=siamfcpp_fast batch_sequences=B tracker.precision=P`` with
-  ``tracker.cuda_graph=true`` on CUDA (frames decoded by worker processes).
+  ``tracker.cuda_graph=true`` on CUDA (frames decoded by worker processes), per ``--networks``
+  form: ``inference`` (the engine's default, with ``--engine-options``, e.g.
+  ``tracker.xcorr=shift tracker.compile=max-autotune-no-cudagraphs``) and / or ``reference``
+  (``tracker.network=reference``, the module as trained).
 
 Columns from the run's ``metrics.json`` ``timing``: tracking-loop seconds, tracked frames/s, the
 loop's share waiting for decoded frames and the device's busy share. Deviation: largest box
@@ -23,6 +26,8 @@ profile of one engine step (:meth:`~siamfcpp.tracking.device_engine.DeviceEngine
 Random weights.
 
     python benchmarks/eval_walltime.py --out walltime.json         # H200, 16 cores: ~4 min
+    python benchmarks/eval_walltime.py --out walltime.json --networks inference reference \
+        --engine-options tracker.channels_last=true                 # both forms: ~6 min
     python benchmarks/eval_walltime.py --device cpu --sequences 2 --frames 4 --size 160x96 \\
         --batch-sizes 2 --precisions float32 --backbones alexnet --reference-sequences 1 \\
         --decode-frames 8                                            # CPU smoke run
@@ -186,18 +191,21 @@ def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[l
     rows = [_row(kind, backbone, label, ref_wall, reference, total / count, "1.00x", "-")]
     names = [s["name"] for s in reference["sequences"]]
     cuda = args.device.startswith("cuda")
-    configs = [(b, p, False) for b in args.batch_sizes for p in args.precisions]
+    configs = [
+        (b, p, n, False) for n in args.networks for b in args.batch_sizes for p in args.precisions
+    ]
     if kind == "got10k" and cuda and gpu_jpeg_decoding() is not None:  # nvJPEG, if installed
-        configs.append((max(args.batch_sizes), args.precisions[-1], True))
-    for batch, precision, gpu_decode in configs:
+        configs.append((max(args.batch_sizes), args.precisions[-1], args.networks[0], True))
+    for batch, precision, network, gpu_decode in configs:
         overrides = [
             "tracker=siamfcpp_fast",
             f"batch_sequences={batch}",
             f"tracker.precision={precision}",
             f"tracker.cuda_graph={str(cuda).lower()}",
             f"gpu_decode={str(gpu_decode).lower()}",
+            *network_overrides(network, args.engine_options),
         ]
-        mode = f"engine b{batch} {precision}{' nvJPEG' if gpu_decode else ''}"
+        mode = f"engine b{batch} {precision} {network}{' nvJPEG' if gpu_decode else ''}"
         out = work / f"{kind}_{backbone}_{mode.replace(' ', '_')}"
         result = evaluate(preset, root, out, args.device, overrides)
         if kind == "got10k":
@@ -207,6 +215,12 @@ def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[l
         ratio = f"{ref_wall / result['wall']:.2f}x"
         rows.append(_row(kind, backbone, mode, result["wall"], result, 1, ratio, deviation))
     return rows
+
+
+def network_overrides(network: str, engine_options: list[str]) -> list[str]:
+    """The engine's overrides for its ``network`` form: ``engine_options`` for the inference
+    form (the engine's default), ``tracker.network=reference`` for the module as trained."""
+    return list(engine_options) if network == "inference" else ["tracker.network=reference"]
 
 
 def _row(kind, backbone, mode, wall, result, scale, ratio, deviation) -> list:
@@ -282,6 +296,7 @@ def profile_rows(args, root: Path, backbone: str) -> list[list]:
             "tracker=siamfcpp_fast",
             f"tracker.precision={precision}",
             f"tracker.cuda_graph={str(cuda).lower()}",
+            *network_overrides(args.networks[0], args.engine_options),
         ],
     )
     torch.manual_seed(0)
@@ -299,7 +314,7 @@ def profile_rows(args, root: Path, backbone: str) -> list[list]:
         engine.update(slots, second)
         phases = engine.profile(second)
     step = phases["step"]
-    mode = f"b{batch} {precision}{' graph' if cuda else ''}"
+    mode = f"b{batch} {precision} {args.networks[0]}{' graph' if cuda else ''}"
     return [
         [backbone, mode, phase, f"{ms:.3f}", f"{ms * 1e3 / batch:.1f}", f"{ms / step:.0%}"]
         for phase, ms in phases.items()
@@ -316,6 +331,20 @@ def main() -> None:
     parser.add_argument("--size", default="640x360", help="frame WxH")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64])
     parser.add_argument("--precisions", nargs="+", default=["float32", "float16"])
+    parser.add_argument(
+        "--networks",
+        nargs="+",
+        default=["inference"],
+        choices=["inference", "reference"],
+        help="network forms of the engine runs (the first one is profiled)",
+    )
+    parser.add_argument(
+        "--engine-options",
+        nargs="+",
+        default=[],
+        help="tracker overrides of the inference-form engine runs, e.g. tracker.xcorr=shift "
+        "tracker.compile=max-autotune-no-cudagraphs tracker.channels_last=true",
+    )
     parser.add_argument("--reference-sequences", type=int, default=8)
     parser.add_argument("--decode-frames", type=int, default=3000)
     parser.add_argument("--decode-workers", type=int, default=None, help="default: cores - 1")
@@ -325,7 +354,13 @@ def main() -> None:
     size = tuple(int(v) for v in args.size.split("x"))
     name = device_name(args.device)
     workers = args.decode_workers or max(1, len(os.sched_getaffinity(0)) - 1)
-    meta = {"device": name, "sequences": args.sequences, "frames": args.frames, "size": args.size}
+    meta = {
+        "device": name,
+        "sequences": args.sequences,
+        "frames": args.frames,
+        "size": args.size,
+        "engine_options": args.engine_options,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         roots = generate(Path(args.root or tmp), args.sequences, args.frames, size)
         work = Path(tmp) / "runs"
@@ -338,6 +373,8 @@ def main() -> None:
         for backbone in args.backbones:
             profile += profile_rows(args, roots["got10k"], backbone)
     title = f"evaluate.py wall time, {args.sequences} x {args.frames} frames {args.size}, {name}"
+    if args.engine_options:
+        title += f", inference-form engine runs with {' '.join(args.engine_options)}"
     header = [
         "data set",
         "backbone",

@@ -3,11 +3,17 @@
 Frames per second of ``engine.update`` on one synthetic sequence per frame size (frames rendered
 before the clock starts, cycled when fewer than the timed frames; ``init`` and warm-up frames
 excluded; every update returns the box on the host, so each frame is synchronised). Paths:
-``reference fp32`` is ``tracker=siamfcpp`` (the one-at-a-time reference, the baseline of the
-ratios); ``engine ...`` is ``tracker=siamfcpp_fast`` with ``tracker.precision`` and
-``tracker.cuda_graph`` (the whole step replayed as one CUDA graph). Random weights.
+``reference fp32`` is ``tracker=siamfcpp`` (the one-at-a-time reference on the network as
+trained, the baseline of the ratios); ``engine ...`` is ``tracker=siamfcpp_fast`` with
+``tracker.precision`` and ``tracker.cuda_graph`` (the whole step replayed as one CUDA graph), on
+the network's inference form (the engine's default) plus ``--engine-options``; ``... reference
+network`` is the engine on the module as trained (``tracker.network=reference``), for the gain of
+the inference form. Random weights.
 
-    python benchmarks/tracking_fps.py --out fps.json                  # H200: ~1.5 min
+    python benchmarks/tracking_fps.py --out fps.json                  # H200: ~2 min
+    python benchmarks/tracking_fps.py --out fps_compiled.json --paths "reference fp32" \
+        "engine fp16 graph channels_last" --engine-options tracker.xcorr=shift \
+        tracker.compile=max-autotune-no-cudagraphs               # the compiled inference form
     python benchmarks/tracking_fps.py --device cpu --frames 2 --warmup 1 --sizes 160x120  # smoke
 """
 
@@ -25,6 +31,7 @@ from siamfcpp.tracking.engine import build_engine
 
 # path name -> tracker option and overrides; half precision and graphs only on CUDA
 FP16, GRAPH = "tracker.precision=float16", "tracker.cuda_graph=true"
+REFERENCE_NETWORK = "tracker.network=reference"
 PATHS = {
     "reference fp32": ("siamfcpp", []),
     "engine fp32": ("siamfcpp_fast", []),
@@ -35,15 +42,29 @@ PATHS = {
         "siamfcpp_fast",
         [FP16, GRAPH, "tracker.channels_last=true"],
     ),
+    "engine fp32 graph reference network": ("siamfcpp_fast", [GRAPH, REFERENCE_NETWORK]),
+    "engine fp16 graph channels_last reference network": (
+        "siamfcpp_fast",
+        [FP16, GRAPH, "tracker.channels_last=true", REFERENCE_NETWORK],
+    ),
 }
 CPU_PATHS = ("reference fp32", "engine fp32")
 UNIQUE_FRAMES = 120  # rendered per size; longer runs cycle through them
 
 
-def measure(backbone: str, path: str, device: str, frames, box0, timed: int, warmup: int) -> float:
-    """``update`` frames per second of ``path`` over ``timed`` frames after ``warmup``."""
+def path_overrides(path: str, engine_options: list[str]) -> list[str]:
+    """The config overrides of ``path``: its own, plus ``engine_options`` on the engine paths that
+    run the inference form."""
     option, overrides = PATHS[path]
-    cfg = compose_cfg("evaluate", [f"backbone={backbone}", f"tracker={option}", *overrides])
+    inference = option == "siamfcpp_fast" and REFERENCE_NETWORK not in overrides
+    return [f"tracker={option}", *overrides, *(engine_options if inference else [])]
+
+
+def measure(
+    backbone: str, overrides: list[str], device: str, frames, box0, timed: int, warmup: int
+) -> float:
+    """``update`` frames per second with ``overrides`` over ``timed`` frames after ``warmup``."""
+    cfg = compose_cfg("evaluate", [f"backbone={backbone}", *overrides])
     torch.manual_seed(0)
     engine = build_engine(cfg.tracker, instantiate(cfg.model), torch.device(device), 1)
     sequence = [frames[1 + t % (len(frames) - 1)] for t in range(warmup + timed)]
@@ -64,6 +85,13 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["alexnet", "googlenet"])
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"], help="WxH")
     parser.add_argument("--paths", nargs="+", default=None, help=f"subset of {list(PATHS)}")
+    parser.add_argument(
+        "--engine-options",
+        nargs="+",
+        default=[],
+        help="tracker overrides of the inference-form engine paths, e.g. tracker.xcorr=shift "
+        "tracker.compile=max-autotune-no-cudagraphs tracker.stem=space_to_depth",
+    )
     parser.add_argument("--frames", type=int, default=500, help="timed frames")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -82,7 +110,10 @@ def main() -> None:
         for backbone in args.backbones:
             reference = None
             for path in paths:
-                fps = measure(backbone, path, args.device, frames, box0, args.frames, args.warmup)
+                overrides = path_overrides(path, args.engine_options)
+                fps = measure(
+                    backbone, overrides, args.device, frames, box0, args.frames, args.warmup
+                )
                 reference = reference or fps
                 rows.append([backbone, size, path, f"{fps:.1f}", f"{fps / reference:.2f}x"])
     name = device_name(args.device)
@@ -90,10 +121,13 @@ def main() -> None:
         "device": name,
         "frames": args.frames,
         "warmup": args.warmup,
+        "engine_options": args.engine_options,
         "torch": torch.__version__,
     }
+    options = f", inference-form engine paths with {' '.join(args.engine_options)}"
     emit(
-        f"Single-stream tracking FPS on {name} ({args.frames} frames, ratio vs the reference)",
+        f"Single-stream tracking FPS on {name} ({args.frames} frames, ratio vs the reference"
+        f"{options if args.engine_options else ''})",
         ["backbone", "frame size", "path", "FPS", "vs reference"],
         rows,
         args.out,

@@ -10,11 +10,15 @@ import pytest
 from tests.cli import run_script
 
 SMOKE_RUNS = {
-    "tracking_fps.py": ["--frames", "2", "--warmup", "1", "--threads", "1", "--sizes", "160x120"],
+    "tracking_fps.py": [
+        *("--frames", "2", "--warmup", "1", "--threads", "1", "--sizes", "160x120"),
+        *("--engine-options", "tracker.xcorr=unfold"),
+    ],
     "eval_walltime.py": [
         *("--sequences", "2", "--frames", "4", "--size", "160x96", "--batch-sizes", "2"),
         *("--precisions", "float32", "--backbones", "alexnet", "--reference-sequences", "1"),
         *("--decode-frames", "8", "--decode-workers", "2"),
+        *("--engine-options", "tracker.xcorr=unfold"),
     ],
     "lockstep_deviation.py": [
         *("--sequences", "2", "--frames", "5", "--size", "160x96", "--one-step-frames", "3"),

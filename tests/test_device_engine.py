@@ -30,6 +30,7 @@ from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run
 from siamfcpp.geometry import get_subwindow
 from siamfcpp.io.decode import NvJpegDecoder, gpu_jpeg_decoding
 from siamfcpp.model.checkpoints import load_checkpoint
+from siamfcpp.model.inference import build_inference_network
 from siamfcpp.tracking.crop import crop_bilinear
 from siamfcpp.tracking.device_engine import DeviceEngine, MultiTemplateDeviceEngine
 from siamfcpp.tracking.engine import SlotError, build_engine
@@ -334,14 +335,14 @@ def test_engine_rejects_bad_options(compose_config, tmp_path):
 
 
 def test_engine_takes_a_network_built_for_its_precision(compose_config):
-    """A network declaring its own ``dtype`` (an inference form) is used as built, not converted;
-    a precision it was not built for is an error."""
+    """An inference form already built (it declares its ``dtype``) is used as built, not
+    converted; a precision it was not built for is an error."""
     cfg = compose_config("evaluate", "tracker=siamfcpp_fast")
-    network = instantiate(cfg.model)
-    network.dtype = torch.float16
+    reference = instantiate(cfg.model).eval()
+    network = build_inference_network(reference, dtype="float16")
     with pytest.raises(InstantiationException, match="built for torch.float16 but tracker.prec"):
         build_engine(cfg.tracker, network, torch.device("cpu"), 1)
-    network.dtype = torch.float32
+    network = build_inference_network(reference)
     assert build_engine(cfg.tracker, network, torch.device("cpu"), 1).model is network
 
 
@@ -366,7 +367,7 @@ def test_engine_names_the_slot_of_bad_input(compose_config, tmp_path):
 def test_non_finite_network_output_names_the_frame(compose_config, sequences, tmp_path):
     engine = _engine(compose_config, tmp_path, slots=2)
     with torch.no_grad():
-        engine.model.head.offset_bias.fill_(float("nan"))
+        engine.model.offset_bias.fill_(float("nan"))
     jobs = [OnePassJob(s.name, s.frames, s.gt[0]) for s in sequences[2:4]]
     with pytest.raises(FloatingPointError, match=r"synthetic3.0001\.png: network output is not"):
         list(run(engine, jobs))

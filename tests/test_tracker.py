@@ -60,6 +60,11 @@ HYPER = dict(
     windowing="cosine",
     min_w=10,
     min_h=10,
+    network="reference",
+    xcorr=None,
+    compile=None,
+    stem="conv",
+    fuse_relu=False,
 )
 MEMORY = dict(mem_step=5, mem_len=4, mem_coef=0.4, mem_sink_idx=1)
 

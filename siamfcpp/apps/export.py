@@ -3,10 +3,15 @@
     python export.py checkpoint=PATH.pkl output_dir=exported/alexnet
     python export.py experiment=siamfcpp_googlenet checkpoint=PATH.pkl output_dir=DIR
 
-writes ``template.onnx`` (``z [B, 3, 127, 127] -> kernel_0, kernel_1, ...``) and ``search.onnx``
+writes ``template.onnx`` (``z [B, 3, 127, 127] -> kernel_0, ...``) and ``search.onnx``
 (``x [B, 3, X, X], kernel_0, ... -> score [B, N], boxes_xyxy [B, N, 4], cls [B, N], ctr [B, N]``),
 both with a dynamic batch axis. :class:`~siamfcpp.model.onnx_runtime.OnnxSiamFCpp` runs them
 behind the network's interface, so ``SiamFCppTracker`` (``demo.py onnx_dir=DIR``) tracks with them.
+
+``network=inference`` (the default) exports the inference form
+(:func:`~siamfcpp.model.inference.build_inference_network`, float32): batch norm folded, the cls
+and reg branches merged (one kernel, ``kernel_0 [B, 2C, k, k]``), the cross-correlation as
+im2col; ``network=reference`` exports the module as trained (``kernel_0``, ``kernel_1``).
 
 The config is composed from ``conf/export.yaml`` with Hydra's compose API (same groups and keys as
 ``evaluate.py``). The TorchScript-based exporter (``dynamo=False``) is used: with torch 2.13 it
@@ -35,6 +40,7 @@ from siamfcpp.config import config_help
 from siamfcpp.io.files import atomic_write_json, write_error
 from siamfcpp.model.build import build_model
 from siamfcpp.model.checkpoints import network_record
+from siamfcpp.model.inference import build_inference_network
 from siamfcpp.model.onnx_runtime import (
     RECORD_FILE,
     SEARCH_FILE,
@@ -49,6 +55,7 @@ log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 BATCH = "batch"
+NETWORKS = ("inference", "reference")
 
 
 class _TemplateHalf(nn.Module):
@@ -132,12 +139,18 @@ def export_onnx(
 
 
 def export_from_config(cfg: DictConfig) -> tuple[Path, Path]:
-    """Build the network of ``cfg`` (``model``, ``checkpoint``, ``seed``) and export it, with
-    ``siamfcpp.json`` recording its backbone and geometry (read by ``demo.py onnx_dir=``)."""
+    """Build the network of ``cfg`` (``model``, ``checkpoint``, ``seed``) in the form ``network``
+    selects and export it, with ``siamfcpp.json`` recording its backbone, form and geometry
+    (read by ``demo.py onnx_dir=``)."""
     output_dir = cfg.output_dir  # a missing output_dir fails here, before the network is built
+    if cfg.network not in NETWORKS:
+        raise ValueError(f"network must be one of {', '.join(NETWORKS)}; got {cfg.network!r}")
     network = build_model(cfg.model, cfg.checkpoint, cfg.seed)
+    exported = (
+        build_inference_network(network, xcorr="unfold") if cfg.network == "inference" else network
+    )
     paths = export_onnx(
-        network,
+        exported,
         output_dir,
         z_size=cfg.tracker.z_size,
         x_size=cfg.model.head.x_size,
@@ -145,6 +158,7 @@ def export_from_config(cfg: DictConfig) -> tuple[Path, Path]:
     )
     record = {
         **network_record(network),
+        "network": cfg.network,
         "z_size": int(cfg.tracker.z_size),
         "x_size": int(cfg.model.head.x_size),
     }

@@ -19,8 +19,10 @@ once as a CUDA graph and replayed every update (re-captured only when a larger f
 larger frame buffer). Initialisations (:meth:`~DeviceEngine.init`) run eagerly: one crop and one
 ``model.template`` call for all the slots they start. The network is any module with
 ``template(z) -> kernels`` and ``search(x, kernels) -> (score, boxes, ...)`` whose kernels are a
-tuple of tensors with the batch first (:class:`~siamfcpp.model.network.SiamFCpp` or an inference
-form of it).
+tuple of tensors with the batch first; by default (``tracker.network=inference``) the inference
+form of the :class:`~siamfcpp.model.network.SiamFCpp` it is given
+(:mod:`siamfcpp.tracking.network_form`), whose search half the CUDA graph captures as well
+(compiled first with ``tracker.compile=max-autotune-no-cudagraphs`` or ``default``).
 
 Boxes agree with the reference tracker (:class:`~siamfcpp.tracking.tracker.SiamFCppTracker`)
 within the tolerances stated in ``tests/test_device_engine.py``: the crop reproduces OpenCV's
@@ -41,6 +43,7 @@ from siamfcpp.geometry import cxywh_to_xywh
 from siamfcpp.tracking.crop import crop_bilinear, crop_scale
 from siamfcpp.tracking.engine import SlotError, TrackingEngine, naming_slot
 from siamfcpp.tracking.memory import check_memory_parameters, fuse_scores
+from siamfcpp.tracking.network_form import GRAPH_COMPILE_MODES, NetworkForm
 from siamfcpp.tracking.postprocess import make_window, track_step
 from siamfcpp.tracking.tracker import (
     NON_FINITE_OUTPUT,
@@ -72,26 +75,6 @@ def _frame_hw(frame: Frame) -> tuple[int, int]:
     return int(frame.shape[0]), int(frame.shape[1])
 
 
-def _prepare_network(
-    model: nn.Module, device: torch.device, dtype: torch.dtype, memory_format: torch.memory_format
-) -> nn.Module:
-    """``model`` on ``device`` in eval mode, its weights in ``dtype`` and ``memory_format``.
-
-    A network that declares its own ``dtype`` (an inference form, built for one precision and
-    keeping parts such as the box decode in float32) is used as built; its dtype must match.
-    """
-    model = model.to(device).eval()
-    built_for = getattr(model, "dtype", None)
-    if built_for is None:
-        return model.to(dtype=dtype, memory_format=memory_format)
-    if built_for != dtype:
-        raise ValueError(
-            f"the network was built for {built_for} but tracker.precision asks for {dtype}: "
-            "build it for the same precision"
-        )
-    return model
-
-
 class DeviceEngine(TrackingEngine):
     """Track up to ``num_slots`` targets with the whole step on ``device`` (module docstring).
 
@@ -99,15 +82,18 @@ class DeviceEngine(TrackingEngine):
     (``z_size`` .. ``min_h``, same meaning), plus:
 
     Args:
-        model: the network (moved to ``device``, converted to ``precision`` and
-            ``channels_last`` in place, eval mode; a network with its own ``dtype`` attribute is
-            used as built).
+        model: the network: a :class:`~siamfcpp.model.network.SiamFCpp` is run in the form
+            ``network`` selects (:class:`~siamfcpp.tracking.network_form.NetworkForm`), in
+            ``precision`` and ``channels_last``; another network (e.g. an inference form already
+            built for ``precision``) is used as built.
         device: where the state, the frames and the network live.
         num_slots: targets tracked at once (``S``); 1 is a single stream.
         precision: network dtype, ``float32`` or ``float16`` (crops and post-processing stay
             float32 / float64).
         channels_last: run the network in channels-last memory format.
         cuda_graph: capture the step as a CUDA graph and replay it (CUDA only).
+        network, xcorr, compile, stem, fuse_relu: the network form
+            (:class:`~siamfcpp.tracking.network_form.NetworkForm`).
 
     Attributes:
         busy_seconds: device time of the update steps so far (CUDA events; on the CPU the
@@ -134,7 +120,13 @@ class DeviceEngine(TrackingEngine):
         precision: str,
         channels_last: bool,
         cuda_graph: bool,
+        network: str,
+        xcorr: str | None,
+        compile: str | None,
+        stem: str,
+        fuse_relu: bool,
     ) -> None:
+        form = NetworkForm(network, xcorr, compile, stem, fuse_relu)
         if num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {num_slots}")
         check_hyper_parameters(
@@ -155,6 +147,12 @@ class DeviceEngine(TrackingEngine):
             )
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        if cuda_graph and compile in GRAPH_COMPILE_MODES:
+            raise ValueError(
+                f"tracker.compile={compile} captures CUDA graphs of its own, which cannot run "
+                "inside tracker.cuda_graph=true: use tracker.compile=max-autotune-no-cudagraphs "
+                "(or default)"
+            )
         self.device = torch.device(device)
         if cuda_graph and self.device.type != "cuda":
             raise ValueError(f"cuda_graph=true needs a CUDA device, got device={self.device}")
@@ -167,7 +165,9 @@ class DeviceEngine(TrackingEngine):
         self.cuda_graph = cuda_graph
         self.pinned_frames = self.device.type == "cuda"
         self.frame_device = self.device if self.device.type == "cuda" else None
-        self.model = _prepare_network(model, self.device, self.dtype, self.memory_format)
+        self.model = form.build(
+            model, self.device, precision=precision, channels_last=channels_last
+        )
 
         dev, f32, s = self.device, torch.float32, num_slots
         self._window = torch.from_numpy(make_window(score_size, windowing)).to(dev)

@@ -33,6 +33,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from siamfcpp.tracking.network_form import NetworkForm
 from siamfcpp.tracking.tracker import SearchRequest, SiamFCppTracker, state_from_xywh
 
 
@@ -213,12 +214,14 @@ def build_engine(
 
     A node whose ``_target_`` is an engine (``tracker=siamfcpp_fast``: the device engine) is built
     with ``num_slots``; a per-target tracker (``tracker=siamfcpp``, ``multi_temp``) gets one
-    instance per slot in a :class:`TrackerSlots`.
+    instance per slot in a :class:`TrackerSlots`, all sharing the one network built here in the
+    form the node's ``network`` keys select (:mod:`siamfcpp.tracking.network_form`).
     """
     if issubclass(get_class(tracker_cfg._target_), TrackingEngine):
         return instantiate(tracker_cfg, model=model, device=device, num_slots=num_slots)
+    network = NetworkForm.of(tracker_cfg).build(model, device)
     # one tracker built now, through instantiate: a bad hyper-parameter stops before any work,
     # naming its key (the slots build theirs when a sequence starts)
-    instantiate(tracker_cfg, model=model, device=device)
-    make_tracker = instantiate(tracker_cfg, model=model, device=device, _partial_=True)
+    instantiate(tracker_cfg, model=network, device=device)
+    make_tracker = instantiate(tracker_cfg, model=network, device=device, _partial_=True)
     return TrackerSlots(make_tracker, num_slots)

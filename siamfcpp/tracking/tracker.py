@@ -15,6 +15,7 @@ from torch import nn
 
 from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.geometry import cxywh_to_xywh, get_crop, xywh_to_cxywh
+from siamfcpp.tracking.network_form import NetworkForm
 from siamfcpp.tracking.postprocess import WINDOWINGS, make_window, track_step
 
 Kernels = tuple[torch.Tensor, ...]
@@ -109,7 +110,9 @@ class SiamFCppTracker:
 
     Args:
         model: network with ``template(z) -> kernels`` and
-            ``search(x, kernels) -> (score [B, N], boxes_xyxy [B, N, 4], cls [B, N], ctr [B, N])``.
+            ``search(x, kernels) -> (score [B, N], boxes_xyxy [B, N, 4], cls [B, N], ctr [B, N])``;
+            a :class:`~siamfcpp.model.network.SiamFCpp` runs in the form ``network`` selects,
+            any other network as given.
         device: where the network runs (moved there and put in eval mode).
         z_size: template crop side (127).
         x_size: search crop side; must match the network's head geometry.
@@ -120,6 +123,9 @@ class SiamFCppTracker:
         window_influence: weight of the motion prior window in candidate selection.
         windowing: ``"cosine"`` or ``"uniform"`` motion prior.
         min_w, min_h: smallest box size the tracker outputs.
+        network, xcorr, compile, stem, fuse_relu: the network form, float32
+            (:class:`~siamfcpp.tracking.network_form.NetworkForm`); ``network=reference`` runs
+            the module as trained, as the original does.
 
     After each ``update`` the attributes ``last_search_crop`` (``[x_size, x_size, 3]`` uint8 BGR),
     ``last_score_map`` (``[score_size, score_size]`` float32, cls x centerness),
@@ -142,6 +148,11 @@ class SiamFCppTracker:
         windowing: str,
         min_w: float,
         min_h: float,
+        network: str,
+        xcorr: str | None,
+        compile: str | None,
+        stem: str,
+        fuse_relu: bool,
     ) -> None:
         check_hyper_parameters(
             z_size=z_size,
@@ -156,7 +167,8 @@ class SiamFCppTracker:
             min_h=min_h,
         )
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        form = NetworkForm(network, xcorr, compile, stem, fuse_relu)
+        self.model = form.build(model, self.device)
         self.z_size = z_size
         self.x_size = x_size
         self.score_size = score_size
