@@ -130,13 +130,24 @@ def reference_subset(kind: str, root: Path, count: int, work: Path) -> Path:
 
 
 # ---------------------------------------------------------------------- runs
+def _names(root: Path) -> list[str]:
+    """The sequences of a generated GOT-10k root or VOT workspace (its list file)."""
+    for list_file in (root / "val" / "list.txt", root / "sequences" / "list.txt"):
+        if list_file.is_file():
+            return list_file.read_text().split()
+    raise FileNotFoundError(f"no val/list.txt or sequences/list.txt under {root}")
+
+
 def evaluate(preset: str, root: Path, out: Path, device: str, overrides: list[str]) -> dict:
-    """Run ``evaluate.py`` once; its ``metrics.json`` plus ``wall`` seconds of the process."""
+    """Run ``evaluate.py`` once; its ``metrics.json`` plus ``wall`` seconds of the process.
+    The generated sets are not the official splits, so their sequences are named as an explicit
+    subset (``benchmark.sequences``)."""
     command = [
         sys.executable,
         str(REPO / "evaluate.py"),
         f"experiment={preset}",
         f"benchmark.root={root}",
+        f"benchmark.sequences=[{','.join(_names(root))}]",
         f"device={device}",
         f"output_dir={out}",
         f"hydra.run.dir={out}",

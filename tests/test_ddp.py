@@ -148,18 +148,25 @@ def test_two_cpu_processes_train_the_global_batch_and_checkpoint_once(tmp_path):
 
 
 def test_rerunning_the_ddp_command_resumes_and_releases_frozen_layers(tmp_path):
-    """Checkpoint from rank 0, resumed by both ranks: the same command with one more epoch
-    continues from ``last.ckpt`` (global steps count on, not restart). The backbone is frozen
-    in epoch 0 and released in epoch 1 (the recipes' staged unfreezing: DDP must reduce
-    gradients of parameters that had none before): the replicas stay identical."""
-    run, probe = tmp_path / "run", tmp_path / "probe"
+    """Checkpoint from rank 0, resumed by both ranks: a run of one more epoch started from the
+    first run's ``last.ckpt`` (``ckpt_path=``; the first run's folder refuses other settings)
+    continues it (global steps count on, not restart). The backbone is frozen in epoch 0 and
+    released in epoch 1 (the recipes' staged unfreezing: DDP must reduce gradients of parameters
+    that had none before): the replicas stay identical."""
+    run, longer, probe = tmp_path / "run", tmp_path / "longer", tmp_path / "probe"
     release = 'module.freeze_schedule=[{epoch: 1, pattern: "^backbone\\.", frozen: false}]'
-    command = (*TINY, *DDP, release, *_probe(probe), f"hydra.run.dir={run}")
-    run_script("train.py", *command, cwd=tmp_path)
-    proc = run_script("train.py", *command, "trainer.max_epochs=2", cwd=tmp_path)
-    assert "RESUMING" in proc.stdout + proc.stderr
+    command = (*TINY, *DDP, release, *_probe(probe))
+    run_script("train.py", *command, f"hydra.run.dir={run}", cwd=tmp_path)
+    run_script(
+        "train.py",
+        *command,
+        "trainer.max_epochs=2",
+        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+        f"hydra.run.dir={longer}",
+        cwd=tmp_path,
+    )
     checkpoints = run / "checkpoints"
-    ckpt = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(longer / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 4 and ckpt["epoch"] == 1
 
     pl.seed_everything(0, workers=True)  # the initial weights, as train.py draws them

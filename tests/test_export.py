@@ -126,9 +126,14 @@ def test_the_inference_export_has_fewer_nodes(tmp_path):
     assert sum(nodes["inference"][1].values()) < 0.7 * sum(nodes["reference"][1].values())
 
 
-def test_export_names_a_bad_network_form(tmp_path):
-    with pytest.raises(ValueError, match="network must be one of inference, reference"):
-        export.main(["network=fast", f"output_dir={tmp_path}"])
+def test_export_names_a_bad_network_form(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        export.main(["network=fast", f"output_dir={tmp_path / 'onnx'}"])
+    assert exit_.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("Error: ") and "network must be one of inference, reference" in error
+    assert not (tmp_path / "onnx").exists()
 
 
 @pytest.mark.parametrize("exported", EXPORTS, indirect=True, ids=_ids)
