@@ -14,10 +14,12 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from siamfcpp.apps.cli import entry_point
 from siamfcpp.evaluation.compare import compare
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="compare")
+@entry_point
 def main(cfg: DictConfig) -> None:
     benchmark = instantiate(cfg.benchmark) if cfg.get("benchmark") else None
     compare(list(cfg.runs), cfg.output_dir, benchmark, cfg.names)

@@ -15,6 +15,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.demo import demo
 from siamfcpp.apps.recorded import with_recorded_model
 
@@ -23,6 +24,7 @@ _BARE_BOX = re.compile(r"^(box=)([^\[\]'\"]+,[^\[\]'\"]+)$")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="demo")
+@entry_point
 def main(cfg: DictConfig) -> None:
     demo(cfg)
 

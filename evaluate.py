@@ -16,6 +16,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.recorded import with_recorded_model
 from siamfcpp.apps.sweeps import objective
 from siamfcpp.evaluation.pipeline import evaluate
@@ -23,6 +24,7 @@ from siamfcpp.evaluation.wandb_report import log_evaluation
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@entry_point
 def main(cfg: DictConfig) -> float | None:
     result = evaluate(cfg)
     if cfg.get("logger"):  # logger=wandb (siamfcpp/evaluation/wandb_report.py)

@@ -16,12 +16,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from siamfcpp.apps.cli import entry_point
 from siamfcpp.apps.sweeps import objective
 from siamfcpp.config import rename_overrides
 from siamfcpp.training.pipeline import DEPRECATED_OVERRIDES, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@entry_point
 def main(cfg: DictConfig) -> float | None:
     return objective(cfg, train(cfg))  # the value of cfg.optimized_metric, for sweepers
 

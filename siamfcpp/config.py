@@ -16,17 +16,81 @@ head, targets and tracker follow, for any backbone.
 
 from __future__ import annotations
 
+import math
+import numbers
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
+class ConfigValueError(ValueError):
+    """A config value outside its allowed range.
+
+    ``key`` is relative to the config node the object is built from (``test_lr`` of the tracker
+    node); the entry points name the node in front (``tracker.test_lr``, see
+    :mod:`siamfcpp.apps.cli`).
+    """
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        self.key = key
+        self.value = value
+        self.expected = expected
+        super().__init__(self.message())
+
+    def message(self, prefix: str = "") -> str:
+        key = f"{prefix}.{self.key}" if prefix else self.key
+        return f"{key}={self.value!r} is not allowed: {self.expected}"
+
+
+def config_int(key: str, value: Any, minimum: int, *, hint: str = "") -> int:
+    """``value`` of config key ``key`` as an ``int``; raise :class:`ConfigValueError` unless it
+    is a whole number ``>= minimum`` (``hint`` is appended to the allowed range)."""
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not whole or value < minimum:
+        raise ConfigValueError(key, value, f"an integer >= {minimum}{hint}")
+    return int(value)
+
+
+def config_number(
+    key: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    above: bool = False,
+) -> float:
+    """``value`` of config key ``key`` as a ``float``; raise :class:`ConfigValueError` unless it
+    is a finite number in ``[low, high]`` (``(low, high]`` with ``above``; None: unbounded)."""
+    if low is None and high is None:
+        expected = "a finite number"
+    elif high is None:
+        expected = f"a number {'>' if above else '>='} {low:g}"
+    elif low is None:
+        expected = f"a number <= {high:g}"
+    else:
+        expected = f"a number in {'(' if above else '['}{low:g}, {high:g}]"
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not math.isfinite(value):
+        raise ConfigValueError(key, value, expected)
+    if (low is not None and (value <= low if above else value < low)) or (
+        high is not None and value > high
+    ):
+        raise ConfigValueError(key, value, expected)
+    return float(value)
+
+
 def score_size(z_size: int, x_size: int, total_stride: int, conv_bn: Sequence[bool]) -> int:
     """Score-map side of the network for ``z_size`` / ``x_size`` crops (see the module doc)."""
+    if not isinstance(x_size, int) or x_size < z_size:
+        raise ValueError(
+            f"the search crop model.head.x_size={x_size!r} (data.crop.x_size in training) must "
+            f"be an integer >= the template size {z_size}"
+        )
     if (x_size - z_size) % total_stride:
         # then the side depends on each backbone's rounding (AlexNet and GoogLeNet differ)
         raise ValueError(

@@ -89,7 +89,9 @@ def test_otb_reader_special_sequences(tmp_path):
     _frames(root / "Jogging" / "img", [f"{i:04d}.jpg" for i in range(1, 5)])
     _write(root / "Jogging" / "groundtruth_rect.1.txt", gt_j1, delimiter="\t")
     _write(root / "Jogging" / "groundtruth_rect.2.txt", gt_j2)
-    bench = OTBBenchmark(root)
+    with pytest.raises(FileNotFoundError, match=r"of the 98 OTB100 sequence folders are missing"):
+        OTBBenchmark(root).sequences()  # 2 folders of 98 are not OTB100
+    bench = OTBBenchmark(root, sequences=["Basketball", "Jogging.1", "Jogging.2"])
     seqs = bench.sequences()
     assert [s.name for s in seqs] == ["Basketball", "Jogging.1", "Jogging.2"]
     np.testing.assert_allclose(seqs[1].gt, gt_j1)
@@ -111,7 +113,9 @@ def test_uav123_reader_frame_ranges_and_nan(tmp_path):
             "NaN,NaN,NaN,NaN\n" if np.isnan(r).any() else ",".join(map(str, r)) + "\n" for r in gt
         )
     )
-    bench = UAV123Benchmark(root)
+    with pytest.raises(FileNotFoundError, match=r"122 of the 123 uav123 sequences are missing"):
+        UAV123Benchmark(root).sequences()
+    bench = UAV123Benchmark(root, sequences=["uav6"])
     (seq,) = bench.sequences()
     assert seq.name == "uav6" and len(seq.frames) == n and seq.frames[-1].name == "000109.jpg"
     assert np.isnan(seq.gt[5]).all()
@@ -133,10 +137,14 @@ def test_lasot_reader(tmp_path):
         seq_dir = root / name.split("-")[0] / name
         _frames(seq_dir / "img", [f"{i:08d}.jpg" for i in range(1, len(gt) + 1)])
         _write(seq_dir / "groundtruth.txt", gt)
-    result = _check_run(LaSOTBenchmark(root, subset="all"), tmp_path, gts, True)
+    bench = LaSOTBenchmark(root, subset="all", sequences=list(gts))
+    result = _check_run(bench, tmp_path, gts, True)
     assert "Norm. Precision" in result["metrics"]
-    with pytest.raises(FileNotFoundError, match="280 LaSOT test sequences"):
+    assert result["selection"] == list(gts) and "Explicit subset" in result["note"]
+    with pytest.raises(FileNotFoundError, match="of the 280 lasot test sequences are missing"):
         LaSOTBenchmark(root, subset="test").sequences()
+    with pytest.raises(FileNotFoundError, match="of the 1400 lasot all sequences are missing"):
+        LaSOTBenchmark(root, subset="all").sequences()
 
 
 def test_trackingnet_train_scored_test_zipped(tmp_path):
@@ -152,7 +160,9 @@ def test_trackingnet_train_scored_test_zipped(tmp_path):
     assert [p.name for p in seq.frames[9:11]] == ["9.jpg", "10.jpg"]
     _check_run(train, tmp_path / "train", gts, True)
 
-    test = TrackingNetBenchmark(root, subset="TEST")
+    with pytest.raises(FileNotFoundError, match=r"TEST has 2 sequences but .*511"):
+        TrackingNetBenchmark(root, subset="TEST").sequences()
+    test = TrackingNetBenchmark(root, subset="TEST", sequences=list(gts))
     result = test.run(STILL, tmp_path / "test", "still")
     assert set(result["metrics"]) == {"FPS"} and "server" in result["note"]
     with zipfile.ZipFile(result["submission"]) as zf:
@@ -170,7 +180,7 @@ def test_results_in_the_original_layout_score_as_our_run(tmp_path):
         seq_dir = root / name.split("-")[0] / name
         _frames(seq_dir / "img", [f"{i:08d}.jpg" for i in range(1, len(gt) + 1)])
         _write(seq_dir / "groundtruth.txt", gt)
-    bench = LaSOTBenchmark(root, subset="all")
+    bench = LaSOTBenchmark(root, subset="all", sequences=list(gts))
     ours = bench.run(STILL, tmp_path / "ours", "still")
     original = tmp_path / "logs" / "GOT-Benchmark" / "result" / "LaSOT" / "siamfcpp_googlenet"
     for name, gt in gts.items():
@@ -202,4 +212,6 @@ def test_missing_root_and_corrupt_frame(tmp_path):
     (seq_dir / "img" / "00000002.jpg").write_bytes(b"not a jpeg")
     _write(seq_dir / "groundtruth.txt", _gt(2, 0))
     with pytest.raises(FileNotFoundError, match="00000002.jpg"):
-        LaSOTBenchmark(root, subset="all").run(STILL, tmp_path / "out", "still")
+        LaSOTBenchmark(root, subset="all", sequences=["cat-1"]).run(
+            STILL, tmp_path / "out", "still"
+        )

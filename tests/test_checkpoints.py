@@ -126,6 +126,14 @@ def test_wrong_backbone_names_the_fix(tmp_path: Path) -> None:
     assert "backbone=googlenet" in one_line_error(build("alexnet"), path)
 
 
+def test_non_finite_weights_are_refused_at_load(tmp_path: Path) -> None:
+    """Broken (NaN) weights are named when the checkpoint loads, before anything is tracked."""
+    state = build_original_state_dict("alexnet")
+    state["head.cls_p5_conv2.conv.weight"][0, 0, 0, 0] = float("nan")
+    message = one_line_error(build("alexnet"), write_original_pkl(state, tmp_path, "n"))
+    assert "head.cls_tower.1.conv.weight holds NaN / inf values" in message
+
+
 def test_shape_mismatch(tmp_path: Path) -> None:
     state = build_original_state_dict("alexnet")
     state["c_x.conv.weight"] = torch.zeros(256, 256, 1, 1)

@@ -16,7 +16,7 @@ from siamfcpp.evaluation.report import read_result
 from siamfcpp.tracking.engine import SequentialSlots
 from tests.cli import run_script
 from tests.test_benchmarks_ope import STILL, _frames, _gt, _write
-from tests.test_vot_polygons import FIXTURE, TRACKER, _vot, write_result_set
+from tests.test_vot_polygons import FIXTURE, SUBSET, TRACKER, _vot, write_result_set
 
 
 def _shifted_copy(tracker_dir: Path, target: Path, dx: float) -> Path:
@@ -45,6 +45,7 @@ def test_compare_cli_scores_vot_results_folders_side_by_side(tmp_path):
         "benchmark=vot2018",
         f"benchmark.root={workspace}",
         "benchmark.eao_interval=[5,15]",
+        f"benchmark.sequences=[{','.join(SUBSET)}]",
         f"hydra.run.dir={out}",
         cwd=tmp_path,
     )
@@ -77,7 +78,7 @@ def _lasot(root: Path, gts: dict[str, np.ndarray]) -> LaSOTBenchmark:
         seq_dir = root / name.split("-")[0] / name
         _frames(seq_dir / "img", [f"{i:08d}.jpg" for i in range(1, len(gt) + 1)])
         _write(seq_dir / "groundtruth.txt", gt)
-    return LaSOTBenchmark(root, subset="all")
+    return LaSOTBenchmark(root, subset="all", sequences=list(gts))
 
 
 def test_compare_one_pass_runs_plots_every_curve_and_checks_the_sets(tmp_path):

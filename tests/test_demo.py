@@ -226,3 +226,18 @@ def test_parse_box_rejects_bad_boxes(bad):
 def test_parse_box_accepts_string_and_list():
     np.testing.assert_array_equal(parse_box("1,2.5,3,4"), [1, 2.5, 3, 4])
     np.testing.assert_array_equal(parse_box([1, 2.5, 3, 4]), [1, 2.5, 3, 4])
+
+
+def test_frames_changing_size_stop_the_demo_naming_the_frame(image_folder, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, image in enumerate(sorted(image_folder.glob("*.jpg"))[:6]):
+        frame = cv2.imread(str(image))
+        if t >= 3:  # the second half of the clip was exported at another size
+            frame = cv2.resize(frame, (FRAME_SIZE[0] // 2, FRAME_SIZE[1] // 2))
+        cv2.imwrite(str(folder / image.name), frame)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"frame 3 of .*frames: frame is 80x60 .* one size"):
+        demo(_cfg(f"video={folder}", "box=[10,10,30,30]", f"output_dir={out}"))
+    assert not (out / "boxes.txt").exists()
+    assert not list(out.glob("annotated*")) and not list(out.glob(".*tmp*"))

@@ -358,6 +358,10 @@ def test_engine_names_the_slot_of_bad_input(compose_config, tmp_path):
     with pytest.raises(SlotError, match="uint8") as err:
         engine.update([1], [frames[1].astype(np.float32)])
     assert err.value.slot == 1
+    # a sequence whose frames change size (issue 16, item 14), as the reference tracker refuses
+    with pytest.raises(SlotError, match="frame is 160x120 but .* a 320x240 frame") as err:
+        engine.update([1], [np.ascontiguousarray(frames[1][::2, ::2])])
+    assert err.value.slot == 1
 
 
 def test_non_finite_network_output_names_the_frame(compose_config, sequences, tmp_path):

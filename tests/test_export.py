@@ -234,9 +234,14 @@ def test_missing_onnx_file_names_it_and_the_fix(tmp_path):
         OnnxSiamFCpp(tmp_path)
 
 
-def test_export_needs_an_output_dir():
-    with pytest.raises(SystemExit, match="output_dir=DIR"):
+def test_export_needs_an_output_dir(capsys, monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(SystemExit) as exit_:
         export.main(["checkpoint=null"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        "Error: output_dir is required: python export.py checkpoint=PATH output_dir=DIR"
+    )
 
 
 @pytest.mark.parametrize("exported", [("alexnet", "inference")], indirect=True, ids=_ids)

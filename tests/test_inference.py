@@ -350,3 +350,18 @@ def test_cuda_graph_of_the_search_on_cuda(backbone, options) -> None:
     print(f"{backbone} {options} on CUDA: score {score:.1e}, boxes {boxes:.2e} px")
     float32 = {"score": SCORE_TOLERANCE, "cls_ctr": 1e-4, "box_px": BOX_TOLERANCE_PX}
     _assert_within(HALF_BOUNDS.get(options.get("dtype"), float32), score, boxes, cls, ctr)
+
+
+def test_a_barely_trained_network_gives_finite_boxes() -> None:
+    """The bound of the reference head's eval decoding (issue 16, item 14): a box exponent past
+    float32's ``exp`` range (as after ~20 training steps) gives the same bounded boxes."""
+    model = _build("alexnet")
+    with torch.no_grad():
+        model.head.offset_bias.fill_(95.0)
+    net = build_inference_network(model)
+    z, x = torch.zeros(1, 3, 127, 127), torch.zeros(1, 3, 303, 303)
+    with torch.no_grad():
+        _, boxes, _, _ = net.search(x, net.template(z))
+        _, expected, _, _ = model.search(x, model.template(z))
+    assert torch.isfinite(boxes).all()
+    torch.testing.assert_close(boxes, expected)

@@ -1,5 +1,6 @@
 """Interrupted runs: ``evaluate.py`` and ``train.py`` killed midway (SIGKILL, no clean-up) and
-run again with the same command finish with the results of an uninterrupted run.
+run again with the same command finish with the results of an uninterrupted run; a SIGTERM-ed
+``train.py`` exits non-zero and resumes the same way.
 
 Timings on 2 idle cores: the evaluation test ~25 s, the training test ~35 s (three short runs of
 a few seconds of work plus interpreter / Hydra start-up each).
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 from siamfcpp.io.files import atomic_write_bytes
+from siamfcpp.io.run_dir import prepare_run_dir
 from siamfcpp.training.pipeline import AtomicCheckpointIO, check_complete
 from tests.cli import run_script
 
@@ -34,8 +36,11 @@ def run_to_end(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return run_script(cmd[1], *cmd[2:], cwd=cwd, env=ENV)
 
 
-def kill_when(cmd: list[str], cwd: Path, ready, timeout: float = 300.0) -> None:
-    """Start ``cmd``, SIGKILL it as soon as ``ready()`` holds; fail if it ends on its own first."""
+def signal_when(
+    cmd: list[str], cwd: Path, ready, sig: signal.Signals, timeout: float = 300.0
+) -> subprocess.Popen:
+    """Start ``cmd``, send it ``sig`` as soon as ``ready()`` holds and wait for it to end; fail
+    if it ends on its own first."""
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -43,15 +48,20 @@ def kill_when(cmd: list[str], cwd: Path, ready, timeout: float = 300.0) -> None:
     try:
         while not ready():
             if proc.poll() is not None:
-                pytest.fail(f"{cmd} ended before it could be killed:\n{proc.stderr.read()}")
+                pytest.fail(f"{cmd} ended before it could be signalled:\n{proc.stderr.read()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"{cmd}: the kill condition did not arrive in {timeout} s")
+                pytest.fail(f"{cmd}: the signal condition did not arrive in {timeout} s")
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
     finally:
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
         proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    return proc
+
+
+def kill_when(cmd: list[str], cwd: Path, ready, timeout: float = 300.0) -> None:
+    """Start ``cmd``, SIGKILL it as soon as ``ready()`` holds; fail if it ends on its own first."""
+    assert signal_when(cmd, cwd, ready, signal.SIGKILL, timeout).returncode == -signal.SIGKILL
 
 
 # ------------------------------------------------------------------ evaluate.py
@@ -68,8 +78,9 @@ def box_files(run: Path) -> dict[str, str]:
 
 
 def without_timing(result: dict) -> dict:
-    """metrics.json minus what depends on the clock or the folder (FPS, results_dir)."""
-    result = {k: v for k, v in result.items() if k != "results_dir"}
+    """metrics.json minus what depends on the clock, the folder or what this invocation tracked
+    (FPS, results_dir, timing)."""
+    result = {k: v for k, v in result.items() if k not in ("results_dir", "timing")}
     result["metrics"] = {k: v for k, v in result["metrics"].items() if k != "FPS"}
     result["sequences"] = [
         {k: v for k, v in row.items() if k != "FPS"} for row in result["sequences"]
@@ -166,6 +177,21 @@ def test_killed_training_same_command_resumes_to_the_uninterrupted_result(tmp_pa
     )
 
 
+def test_sigterm_training_exits_non_zero_and_the_same_command_resumes(tmp_path):
+    """Lightning ends a SIGTERM-ed fit as if finished (status 0, so ``train.py && evaluate.py``
+    would evaluate a half-trained model); train.py exits 143 = 128 + SIGTERM."""
+    run = tmp_path / "run"
+    cmd = command("train.py", *TRAIN, f"hydra.run.dir={run}")
+    proc = signal_when(
+        cmd, tmp_path, lambda: (run / "checkpoints" / "epoch=0.ckpt").exists(), signal.SIGTERM
+    )
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert load(run / "checkpoints" / "last.ckpt")["epoch"] < EPOCHS - 1
+    resumed = run_to_end(cmd, tmp_path)
+    assert "RESUMING from" in resumed.stdout + resumed.stderr
+    assert load(run / "checkpoints" / "last.ckpt")["epoch"] == EPOCHS - 1
+
+
 def test_checkpoint_writer_never_leaves_a_partial_file(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
@@ -182,8 +208,11 @@ def test_checkpoint_writer_never_leaves_a_partial_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no temp file left
 
 
-def test_truncated_last_checkpoint_is_refused_naming_it(tmp_path):
+def test_truncated_last_checkpoint_is_refused_naming_it(tmp_path, compose_config):
     run = tmp_path / "run"
+    # the folder of an earlier run of the same command ...
+    cfg = compose_config("train", *TRAIN, f"output_dir={run}", "run_name=siamfcpp_alexnet")
+    prepare_run_dir(run, cfg, task="train")
     last = run / "checkpoints" / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"epoch": 0, "w": torch.ones(1000)}, last)
     atomic_write_bytes(last, last.read_bytes()[:-100])  # as a non-atomic writer killed midway

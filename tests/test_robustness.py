@@ -20,7 +20,7 @@ one-pass (LaSOT) and VOT readers, the training sources, ``read_frame``, ``load_c
 | unknown benchmark / config key         | Hydra error listing the options / ``+key=`` hint      |
 | checkpoint of the other backbone       | error: ``pass backbone=<other>``                       |
 | truncated checkpoint / md5 mismatch    | error: ``truncated ... download or copy it again``     |
-| unwritable output folder               | error: ``<dir> is not a writable folder ... choose``   |
+| unwritable output folder               | error: ``cannot write <path>: <why>; ... choose``    |
 | 1x1 box / box at the image corner      | tracked, finite boxes (all three trackers)            |
 """
 
@@ -92,7 +92,7 @@ def got10k_root(tmp_path: Path, subset: str = "val", gt: np.ndarray | None = Non
 
 
 def run_got10k(root: Path, tmp_path: Path) -> dict:
-    return GOT10kBenchmark(root, "val").run(STILL, tmp_path / "out", "still")
+    return GOT10kBenchmark(root, "val", sequences=["seq"]).run(STILL, tmp_path / "out", "still")
 
 
 # ------------------------------------------------------------------ frames
@@ -216,7 +216,7 @@ def test_one_pass_invalid_later_boxes_are_unscored_and_counted(tmp_path):
     gt[2] = np.nan
     gt[3] = [0, 0, 0, 0]  # LaSOT marks absent targets so
     root = lasot_root(tmp_path, gt)
-    result = LaSOTBenchmark(root, "all").run(STILL, tmp_path / "out", "still")
+    result = LaSOTBenchmark(root, "all", sequences=["cat-1"]).run(STILL, tmp_path / "out", "still")
     assert result["unscored_frames"] == 2
     # the still tracker is exact on the 3 valid frames: every metric sees only those (IoU 1
     # passes every success threshold but the last, "> 1")
@@ -230,7 +230,7 @@ def test_one_pass_invalid_first_box_is_an_error(tmp_path):
     root = lasot_root(tmp_path, gt)
     gt_file = root / "cat" / "cat-1" / "groundtruth.txt"
     with pytest.raises(ValueError, match=f"{gt_file}:1: the initial box .*fix the annotation"):
-        LaSOTBenchmark(root, "all").sequences()
+        LaSOTBenchmark(root, "all", sequences=["cat-1"]).sequences()
 
 
 @pytest.mark.parametrize(
@@ -245,7 +245,24 @@ def test_initial_box_outside_the_image_is_an_error_naming_the_frame(
     cfg = compose_cfg("evaluate", f"tracker={tracker}")
     engine = build_engine(cfg.tracker, model(), torch.device("cpu"), batch_sequences)
     with pytest.raises(ValueError, match=r"00000001\.jpg: initial box .* lies outside the 64x48"):
-        GOT10kBenchmark(root, "val").run(engine, tmp_path / "out", tracker)
+        GOT10kBenchmark(root, "val", sequences=["seq"]).run(engine, tmp_path / "out", tracker)
+
+
+def test_lasot_frame_numbering_gap_is_an_error_naming_the_frame(tmp_path):
+    """Frame 3 missing and one frame more at the end: as many frames as boxes, but every box
+    after the gap would be scored against the next frame."""
+    root = lasot_root(tmp_path, gt_boxes())
+    img = root / "cat" / "cat-1" / "img"
+    (img / "00000003.jpg").rename(img / f"{T + 1:08d}.jpg")
+    with pytest.raises(FileNotFoundError, match=r"cat-1/img/00000003\.jpg is missing"):
+        LaSOTBenchmark(root, "all", sequences=["cat-1"]).sequences()
+
+
+def test_lasot_sequence_in_two_class_folders_is_an_error(tmp_path):
+    root = lasot_root(tmp_path, gt_boxes())
+    shutil.copytree(root / "cat" / "cat-1", root / "dog" / "cat-1")
+    with pytest.raises(ValueError, match=r"sequence cat-1 appears twice .*cat/cat-1/img and"):
+        LaSOTBenchmark(root, "all", sequences=["cat-1"]).sequences()
 
 
 def test_fewer_gt_lines_than_frames(tmp_path):
@@ -254,8 +271,8 @@ def test_fewer_gt_lines_than_frames(tmp_path):
     gt_file.write_text("".join(gt_file.read_text().splitlines(keepends=True)[:3]))
     with pytest.raises(ValueError, match=f"{gt_file} has 3 lines for {T} frames.*incomplete"):
         run_got10k(root, tmp_path)
-    with pytest.raises(ValueError, match=f"cat-1: 3 gt boxes for {T} frames"):
-        LaSOTBenchmark(lasot_root(tmp_path, gt_boxes(3)), "all").sequences()
+    with pytest.raises(ValueError, match=f"cat-1/groundtruth.txt: 3 boxes for {T} frames"):
+        LaSOTBenchmark(lasot_root(tmp_path, gt_boxes(3)), "all", sequences=["cat-1"]).sequences()
 
 
 def vot_root(tmp_path: Path, gt_lines: list[str]) -> Path:
@@ -279,6 +296,72 @@ def test_vot_reader_bad_ground_truth(tmp_path):
         read_vot(vot_root(tmp_path, [good] * 3), "VOT2018")
     with pytest.raises(ValueError, match=f"ground truth {gt_file} is empty"):
         read_vot(vot_root(tmp_path, []), "VOT2018")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"{W + 5},8,20,16", r"groundtruth\.txt:1: region .* lies outside the 64x48 image"),
+        ("-40,-30,20,16", r"groundtruth\.txt:1: region .* lies outside the 64x48 image"),
+        ("10,8,0,16", r"groundtruth\.txt:1: region '10,8,0,16' has no area"),
+        ("10,8,20,8,30,8,40,8", r"groundtruth\.txt:1: region .* has no area"),
+    ],
+    ids=["right-of-image", "above-left", "zero-width", "flat-polygon"],
+)
+def test_vot_region_outside_the_image_or_without_area_names_file_and_line(tmp_path, line, message):
+    good = "10,8,20,16"
+    with pytest.raises(ValueError, match=message):
+        read_vot(vot_root(tmp_path, [line] + [good] * (T - 1)), "VOT2018")
+
+
+def test_vot_one_pixel_region_is_tracked(tmp_path):
+    (ball,) = read_vot(vot_root(tmp_path, ["30,20,1,1"] + ["10,8,20,16"] * (T - 1)), "VOT2018")
+    np.testing.assert_allclose(ball.gt[0], [29.5, 19.5, 1.0, 1.0])
+    cfg = compose_cfg("evaluate")
+    tracker = instantiate(cfg.tracker, model=model(), device="cpu")
+    tracker.init(frames(1)[0], ball.gt[0])
+    assert np.isfinite(tracker.update(frames(2)[1])).all()
+
+
+@pytest.mark.parametrize(
+    ("sequence_file", "message"),
+    [
+        ("channels.color=color/%s-%s.jpg\n", r"sequence: channels\.color=.* not a frame-number"),
+        ("width=abc\nheight=48\n", r"sequence: width='abc' height='48' is not a positive"),
+        ("width=64\n", r"sequence: width='64' height=None is not a positive"),
+    ],
+    ids=["pattern", "width", "no-height"],
+)
+def test_vot_bad_sequence_file_names_it(tmp_path, sequence_file, message):
+    root = vot_root(tmp_path, ["10,8,20,16"] * T)
+    (root / "sequences" / "ball" / "sequence").write_text(sequence_file)
+    with pytest.raises(ValueError, match=message):
+        read_vot(root, "VOT2018")
+
+
+@pytest.mark.parametrize("missing", ["width", "gt_rect"])
+def test_vot_pysot_json_without_a_key_names_file_and_sequence(tmp_path, missing):
+    root = vot_root(tmp_path, ["10,8,20,16"] * T)
+    entry = {
+        "video_dir": "sequences/ball",
+        "img_names": [f"sequences/ball/color/{t:08d}.jpg" for t in range(1, T + 1)],
+        "gt_rect": [[10, 8, 20, 16]] * T,
+        "width": W,
+        "height": H,
+    }
+    del entry[missing]
+    (root / "sequences" / "list.txt").unlink()
+    (root / "VOT2018.json").write_text(json.dumps({"ball": entry}))
+    with pytest.raises(ValueError, match=rf"VOT2018\.json: sequence ball has no \['{missing}'\]"):
+        read_vot(root, "VOT2018")
+
+
+def test_vot_sequence_listed_twice_is_an_error(tmp_path):
+    root = vot_root(tmp_path, ["10,8,20,16"] * T)
+    (root / "sequences" / "list.txt").write_text("ball\nball\n")
+    vot = instantiate(compose_cfg("evaluate", "benchmark=vot2018").benchmark, root=str(root))
+    with pytest.raises(ValueError, match="sequence ball appears twice"):
+        vot.sequences()
 
 
 def test_empty_sequence_and_empty_split(tmp_path):
@@ -376,8 +459,8 @@ def test_unwritable_output_folder_names_it_and_the_fix(tmp_path):
     root = got10k_root(tmp_path)
     out = unusable_folder(tmp_path)
     try:
-        with pytest.raises(OSError, match=f"{out}.* is not a writable folder.*output_dir"):
-            GOT10kBenchmark(root, "val").run(STILL, out, "still")
+        with pytest.raises(OSError, match=f"cannot write {out}.*choose another output_dir"):
+            GOT10kBenchmark(root, "val", sequences=["seq"]).run(STILL, out, "still")
     finally:
         if out.is_dir():
             out.chmod(0o700)

@@ -81,7 +81,11 @@ def test_vot_shards_write_the_single_process_report(tmp_path):
     give the single process's trajectories and accuracy / robustness / EAO."""
     from tests.test_vot_benchmark import write_workspace
 
-    vot = ["benchmark=vot2018", f"benchmark.root={write_workspace(tmp_path / 'vot')}"]
+    vot = [
+        "benchmark=vot2018",
+        f"benchmark.root={write_workspace(tmp_path / 'vot')}",
+        "benchmark.sequences=[alpha,beta,gamma]",
+    ]
     runs = {}
     for devices in (1, 2):
         run_dir = tmp_path / f"devices{devices}"

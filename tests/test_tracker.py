@@ -1,5 +1,7 @@
 """SiamFCppTracker / SiamFCppMultiTempTracker behaviour with a scripted stand-in network."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -227,3 +229,32 @@ def test_tracker_configs_instantiate_with_head_geometry(tracker, backbone):
     assert isinstance(trk, SiamFCppMultiTempTracker) == (tracker == "multi_temp")
     if tracker == "multi_temp":
         assert trk.memory_update is False and trk.mem_sink_idx == 1
+
+
+def barely_trained_network() -> nn.Module:
+    """AlexNet SiamFC++ whose box exponent passes 88 on every cell, as after ~20 training steps
+    (where ``exp`` overflows float32): every weight is finite."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "backbone" / "alexnet.yaml"
+    torch.manual_seed(0)
+    network = instantiate(OmegaConf.load(conf).model)
+    with torch.no_grad():
+        network.head.offset_bias.fill_(95.0)
+    return network
+
+
+def test_a_barely_trained_network_tracks_with_finite_boxes():
+    """What overflows is the box decoding's ``exp`` (float32), not the weights: in eval mode the
+    decoded offsets are bounded, so tracking goes on; training keeps the original decoding."""
+    network = barely_trained_network()
+    z, x = torch.zeros(1, 3, 127, 127), torch.zeros(1, 3, X_SIZE, X_SIZE)
+    assert all(torch.isfinite(p).all() for p in network.parameters())
+    assert not torch.isfinite(network.train()(z, x)["boxes"]).all()  # unchanged for training
+    _, boxes, _, _ = network.eval().search(x, network.template(z))
+    assert torch.isfinite(boxes).all()
+    tracker = SiamFCppTracker(network, device="cpu", **HYPER)
+    tracker.init(_frame(), np.array([100.0, 80.0, 40.0, 30.0]))
+    for _ in range(3):
+        assert np.isfinite(tracker.update(_frame())).all()

@@ -138,6 +138,18 @@ def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
     assert "nope.ckpt: no such file" in proc.stderr
 
 
+def test_model_zoo_pkl_as_ckpt_path_names_the_commands_that_take_it(tmp_path):
+    """A ``.pkl`` holds network weights, not the optimizer state and epoch that ckpt_path
+    resumes (Lightning failed with ``KeyError``); refused before any training."""
+    from siamfcpp.training.pipeline import train
+    from tests.parity_weights import write_parity_checkpoint
+
+    pkl = write_parity_checkpoint("alexnet", tmp_path)
+    cfg = compose_train(*SHORT, f"ckpt_path={pkl}", f"output_dir={tmp_path / 'run'}", "run_name=t")
+    with pytest.raises(ValueError, match=r"holds network weights only .* evaluate.py checkpoint="):
+        train(cfg)
+
+
 @pytest.mark.slow
 def test_default_training_lowers_the_loss_and_tracks_better_than_untrained(tmp_path):
     """``python train.py`` as shipped (CPU, synthetic data, 320 steps), then ``evaluate.py`` on

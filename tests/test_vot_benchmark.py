@@ -128,7 +128,9 @@ class ScriptedTracker:
 
 
 def make_benchmark(root: Path) -> VOTBenchmark:
-    return VOTBenchmark(root, "VOT2018", eao_interval=[5, 15], reinit_delay=5, burnin=10)
+    return VOTBenchmark(
+        root, "VOT2018", eao_interval=[5, 15], reinit_delay=5, burnin=10, sequences=sorted(SCRIPT)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +250,7 @@ def test_truncated_result_file_is_reported(workspace, tmp_path):
     benchmark.run(SequentialSlots(lambda: ScriptedTracker([])), tmp_path, "scripted")
     path = trajectory_path(tmp_path / "scripted", "beta")
     path.write_text("\n".join(path.read_text().splitlines()[:5]) + "\n")
-    with pytest.raises(ValueError, match="delete it to re-run"):
+    with pytest.raises(ValueError, match="beta_001.txt has 5 lines for 20 frames.*delete it"):
         benchmark.run(SequentialSlots(lambda: ScriptedTracker([])), tmp_path, "scripted")
 
 
@@ -259,7 +261,9 @@ def test_benchmark_configs_instantiate(workspace, config, interval):
 
     repo = Path(__file__).resolve().parents[1]
     cfg = OmegaConf.load(repo / "conf" / "benchmark" / f"{config}.yaml")
-    benchmark = instantiate(cfg, root=str(workspace))
+    with pytest.raises(FileNotFoundError, match=r"has 3 sequences but .* has 60"):
+        instantiate(cfg, root=str(workspace)).sequences()  # 3 of the data set's 60
+    benchmark = instantiate(cfg, root=str(workspace), sequences=sorted(SCRIPT))
     assert isinstance(benchmark, VOTBenchmark)
     assert benchmark.name == config.upper() and benchmark.eao_interval == interval
     assert (benchmark.reinit_delay, benchmark.burnin) == (5, 10)

@@ -32,6 +32,7 @@ def test_evaluate_cli_vot2018_multi_temp_prints_the_row_and_resumes(workspace, t
         "benchmark=vot2018",
         "tracker=multi_temp",
         f"benchmark.root={workspace}",
+        f"benchmark.sequences=[{','.join(SEQUENCES)}]",
         f"checkpoint={write_parity_checkpoint('alexnet', tmp_path)}",
         f"output_dir={out}",
     ]

@@ -138,8 +138,12 @@ def write_result_set(root: Path) -> tuple[Path, Path]:
     return workspace, tracker_dir
 
 
+#: the result set's sequences: an explicit subset of VOT2018 (the whole set has 60)
+SUBSET = [s["name"] for s in FIXTURE["result_set"]["sequences"]]
+
+
 def _vot(workspace: Path, interval) -> VOTBenchmark:
-    return VOTBenchmark(workspace, "VOT2018", interval, reinit_delay=5, burnin=10)
+    return VOTBenchmark(workspace, "VOT2018", interval, reinit_delay=5, burnin=10, sequences=SUBSET)
 
 
 def test_polygon_result_set_scores_equal_the_toolkit(tmp_path):
@@ -189,6 +193,7 @@ def test_evaluate_cli_scores_a_results_folder_without_a_network(tmp_path):
         "benchmark=vot2018",
         f"benchmark.root={workspace}",
         "benchmark.eao_interval=[1,31]",
+        f"benchmark.sequences=[{','.join(SUBSET)}]",
         f"results={tracker_dir}",
         f"hydra.run.dir={tmp_path / 'run'}",
         cwd=tmp_path,

@@ -66,6 +66,17 @@ def history_keys(records: list[pb.Record]) -> dict[str, list[object]]:
     return values
 
 
+def config_values(records: list[pb.Record]) -> dict[str, object]:
+    """The run's config: its run record's and the later config updates."""
+    values = {}
+    for record in records:
+        kind = record.WhichOneof("record_type")
+        if kind in ("run", "config"):
+            updates = record.run.config.update if kind == "run" else record.config.update
+            values.update({item.key: json.loads(item.value_json) for item in updates})
+    return values
+
+
 def run_record(records: list[pb.Record]) -> pb.RunRecord:
     return next(r.run for r in records if r.WhichOneof("record_type") == "run")
 
@@ -153,6 +164,35 @@ def test_offline_train_logs_losses_lr_and_pair_images(tmp_path):
 
     with Image.open(images[0]) as image:
         assert image.size == (3 * 255, 255)
+
+
+def test_training_sweep_logs_one_run_per_trial_with_its_config_grouped(tmp_path):
+    """``train.py -m`` with wandb: each trial its own run (not all merged into the first), with
+    the trial's resolved config, grouped by experiment and tagged with the trial."""
+    run_script(
+        "train.py",
+        "-m",
+        "seed=0,1",
+        "data.samples_per_epoch=2",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "trainer.max_epochs=1",
+        "module.lr_schedule.warmup_epochs=0",
+        "callbacks.pair_images=null",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+    )
+    ids = set()
+    for k in (0, 1):
+        (run_dir,) = (tmp_path / "sweep" / str(k) / "wandb").glob("offline-run-*")
+        run = run_record(wandb_records(run_dir))
+        ids.add(run.run_id)
+        assert run.run_group == "siamfcpp_alexnet" and run.job_type == "train"
+        assert list(run.tags) == ["train", "sweep", f"trial-{k}"]
+        assert run.display_name == f"siamfcpp_alexnet-{k}"
+        config = config_values(wandb_records(run_dir))
+        assert config["seed"] == k and config["module"]["lr_schedule"]["base_lr"] == 0.08
+    assert len(ids) == 2
 
 
 def test_pair_panel_draws_target_map_and_score_map():

@@ -2,7 +2,7 @@
 
 Composed by Hydra from ``conf/demo.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker`` and
 the top-level keys ``video``, ``box``, ``start_frame``, ``max_size``, ``checkpoint``, ``onnx_dir``,
-``device``, ``seed``, ``show``, ``fps`` and ``output_dir``.
+``device``, ``seed``, ``show``, ``fps``, ``output_dir`` and ``overwrite``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
+from siamfcpp.config import config_int, config_number
 from siamfcpp.evaluation.protocols import OnePassJob, run
 from siamfcpp.io.files import atomic_write_text, format_boxes
 from siamfcpp.io.run_dir import prepare_run_dir
@@ -173,11 +174,15 @@ def demo(cfg: DictConfig) -> DemoResult:
             "pass the input as video=PATH (a video file or a folder of images), video=0 (a "
             "webcam) or video=rtsp://... (a stream)"
         )
+    config_int("start_frame", cfg.start_frame, 0)
+    if cfg.max_size is not None:
+        config_int("max_size", cfg.max_size, 1)
+    config_number("fps", cfg.fps, 0, above=True)
     # fails early, naming the file, before the model is built
     reader = FrameReader(cfg.video, start=cfg.start_frame, max_size=cfg.max_size)
     box = None if cfg.box is None else parse_box(cfg.box)
     device = resolve_device(cfg.device)
-    output_dir = prepare_run_dir(cfg.output_dir, cfg)
+    output_dir = prepare_run_dir(cfg.output_dir, cfg, task="demo", restart=cfg.overwrite)
     engine = build_engine(cfg.tracker, build_network(cfg, device), device, num_slots=1)
     with torch.inference_mode():
         result = track_video(

@@ -32,13 +32,13 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from siamfcpp.apps.cli import report
 from siamfcpp.config import config_help
-from siamfcpp.evaluation.pipeline import build_model
-from siamfcpp.io.files import atomic_write_json
+from siamfcpp.io.files import atomic_write_json, write_error
+from siamfcpp.model.build import build_model
 from siamfcpp.model.checkpoints import network_record
 from siamfcpp.model.inference import build_inference_network
 from siamfcpp.model.onnx_runtime import (
@@ -88,7 +88,10 @@ def export_onnx(
 
     network = network.to("cpu").eval()
     output_dir = Path(output_dir).expanduser()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(output_dir, err) from err
     # traced with batch 2, so that no size-1 broadcasting can hide a batch dependence
     generator = torch.Generator().manual_seed(0)
     z = 255 * torch.rand(2, 3, z_size, z_size, generator=generator)
@@ -114,18 +117,22 @@ def export_onnx(
         for module, args, inputs, outputs, file_name in jobs:
             path = output_dir / file_name
             tmp = output_dir / f".{file_name}.tmp"
-            torch.onnx.export(
-                module,
-                args,
-                str(tmp),
-                dynamo=False,
-                input_names=inputs,
-                output_names=outputs,
-                dynamic_axes={name: {0: BATCH} for name in (*inputs, *outputs)},
-                opset_version=opset,
-            )
-            onnx.checker.check_model(str(tmp))
-            os.replace(tmp, path)
+            try:
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(tmp),
+                    dynamo=False,
+                    input_names=inputs,
+                    output_names=outputs,
+                    dynamic_axes={name: {0: BATCH} for name in (*inputs, *outputs)},
+                    opset_version=opset,
+                )
+                onnx.checker.check_model(str(tmp))
+                os.replace(tmp, path)
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                raise write_error(path, err) from err
             paths.append(path)
             log.info("wrote %s", path)
     return paths[0], paths[1]
@@ -171,13 +178,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(config_help("export", hidden=["benchmark"]), end="")
         return
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
-    cfg = compose_config(argv)
+    output_dir = None
     try:
+        cfg = compose_config(argv)
+        if OmegaConf.is_missing(cfg, "output_dir"):
+            raise ValueError(
+                "output_dir is required: python export.py checkpoint=PATH output_dir=DIR"
+            )
+        output_dir = Path(cfg.output_dir).expanduser()
         template_path, search_path = export_from_config(cfg)
-    except MissingMandatoryValue as err:
-        raise SystemExit(
-            f"{err.full_key} is required: python export.py checkpoint=PATH output_dir=DIR"
-        ) from err
+    except Exception as err:
+        report(err, [] if output_dir is None else [output_dir])
     print(f"exported {template_path} and {search_path}")
 
 

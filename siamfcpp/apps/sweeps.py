@@ -4,15 +4,23 @@ study's storage folder and the summary of a finished sweep.
 The Optuna sweeper launches one run per trial in ``<sweep dir>/<k>/`` and writes the best trial to
 ``<sweep dir>/optimization_results.yaml``. :class:`SweepSummary` is a Hydra callback
 (``hydra.callbacks``) that creates the folder of a sqlite storage before the study opens it,
-records each trial's objective and overrides in ``<run dir>/sweep_trial.json`` (in the job's
-process, so any launcher works), and after the sweep prints every trial ranked by the optimised
-metric and writes the same table to ``<sweep dir>/sweep_summary.md``.
+records each trial's objective (or why it failed) and overrides in ``<run dir>/sweep_trial.json``
+(in the job's process, so any launcher works), and after the sweep prints every trial ranked by
+the optimised metric and writes the same table to ``<sweep dir>/sweep_summary.md``.
+
+Study names end with the fingerprint of the sweep's fixed settings
+(``${siamfcpp.study_fingerprint:}``, :mod:`siamfcpp.io.fingerprint`): a sweep of another network,
+checkpoint, benchmark or data set starts its own study instead of continuing one whose trials
+measured something else. A trial whose metric is undefined (e.g. VOT's EAO when no run reaches the
+EAO interval) fails with the reason (:class:`UndefinedObjective`); the sweeper records it as a
+failed trial and goes on (``max_failure_rate: 1.0`` in ``conf/hparams_search/``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +33,7 @@ from omegaconf import DictConfig
 
 from siamfcpp.evaluation.report import markdown_table, metric_name
 from siamfcpp.io.files import atomic_write_json, atomic_write_text
+from siamfcpp.io.run_dir import sweep_trial
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +57,8 @@ def sqlite_path(storage: str | None) -> Path | None:
 
 def collect_trials(sweep_dir: Path, metric: str, maximize: bool) -> list[dict[str, Any]]:
     """One row per run folder of ``sweep_dir`` (its ``sweep_trial.json``): ``trial``, the
-    objective as ``metric`` (None for a failed run), ``overrides``, ``run_dir``.
+    objective as ``metric`` (None for a failed run), ``error`` (why it failed), ``overrides``,
+    ``run_dir``.
 
     Rows are sorted best first (highest if ``maximize`` else lowest), failed runs last.
     """
@@ -61,6 +71,7 @@ def collect_trials(sweep_dir: Path, metric: str, maximize: bool) -> list[dict[st
             {
                 "trial": int(trial_file.parent.name),
                 metric: record["value"],
+                "error": record.get("error"),
                 "overrides": [
                     o for o in record["overrides"] if not o.startswith("hparams_search=")
                 ],
@@ -83,7 +94,9 @@ def summary_markdown(rows: list[dict[str, Any]], metric: str, best: dict[str, An
     table_rows = [
         [
             str(row["trial"]),
-            "failed" if row[metric] is None else f"{row[metric]:.4f}",
+            f"failed: {row.get('error') or 'no value'}"
+            if row[metric] is None
+            else f"{row[metric]:.4f}",
             " ".join(row["overrides"]),
             row["run_dir"],
         ]
@@ -93,16 +106,34 @@ def summary_markdown(rows: list[dict[str, Any]], metric: str, best: dict[str, An
     return "\n".join(lines)
 
 
+class UndefinedObjective(ValueError):
+    """The optimised metric of a run is undefined (None or not finite); the message says why."""
+
+
 def objective(cfg: DictConfig, result: dict[str, Any]) -> float | None:
     """The value of ``cfg.optimized_metric`` in ``result["metrics"]``, returned by the entry
-    points to Hydra sweepers (None when unset). Older metric names (``eao``) are accepted."""
-    if not cfg.get("optimized_metric"):
+    points to Hydra sweepers (None when unset). Older metric names (``eao``) are accepted.
+
+    Raises:
+        UndefinedObjective: in a sweep, when the metric is undefined (the reason from the
+            result's ``undefined`` entry, else its value); outside a sweep that is only logged.
+    """
+    metric = cfg.get("optimized_metric")
+    if not metric:
         return None
     metrics = result["metrics"]
-    name = metric_name(cfg.optimized_metric)
+    name = metric_name(metric)
     if name not in metrics:
-        raise KeyError(f"optimized_metric={cfg.optimized_metric} is not one of {list(metrics)}")
-    return float(metrics[name])
+        raise KeyError(f"optimized_metric={metric} is not one of {list(metrics)}")
+    value = metrics[name]
+    if value is not None and math.isfinite(value):
+        return float(value)
+    reason = result.get("undefined", {}).get(name) or f"its value is {value}"
+    message = f"optimized_metric={metric} is undefined for this run: {reason}"
+    if sweep_trial() is None:
+        log.warning(message)
+        return None
+    raise UndefinedObjective(message)
 
 
 class SweepSummary(Callback):
@@ -118,10 +149,12 @@ class SweepSummary(Callback):
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return
-        value = None
+        value, error = None, None
         if job_return.status == JobStatus.COMPLETED and job_return.return_value is not None:
             value = float(job_return.return_value)
-        record = {"value": value, "overrides": list(job_return.overrides or [])}
+        elif job_return.status == JobStatus.FAILED:
+            error = str(job_return._return_value)  # the exception (the property re-raises it)
+        record = {"value": value, "error": error, "overrides": list(job_return.overrides or [])}
         atomic_write_json(Path(hydra_cfg.runtime.output_dir) / TRIAL_FILE, record)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from siamfcpp.config import config_int, config_number
 from siamfcpp.geometry import (
     context_size,
     cxywh_to_xyxy,
@@ -103,6 +104,13 @@ class RandomCropPair:
     max_shift: float
     max_scale_temp: float
     max_shift_temp: float
+
+    def __post_init__(self) -> None:
+        config_int("z_size", self.z_size, 1)
+        config_int("x_size", self.x_size, self.z_size, hint=" (the template size z_size)")
+        config_number("context_amount", self.context_amount, 0)
+        for key in ("max_scale", "max_shift", "max_scale_temp", "max_shift_temp"):
+            config_number(key, getattr(self, key), 0)
 
     def draw(self, box_z: np.ndarray, box_x: np.ndarray, rng: np.random.Generator) -> PairGeometry:
         """The crop regions for template box ``box_z`` and search box ``box_x`` (``x, y, w, h``

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from siamfcpp.config import config_int, config_number
 from siamfcpp.data.augment import RandomCropPair
 from siamfcpp.data.device_pairs import (
     DecodingOpener,
@@ -155,6 +156,15 @@ class SiamPairDataModule(pl.LightningDataModule):
         patch_cache: str | None,
     ) -> None:
         super().__init__()
+        config_number("negative_pair_ratio", negative_pair_ratio, 0, 1)
+        batch_size = config_int("batch_size", batch_size, 1)
+        samples_per_epoch = config_int(
+            "samples_per_epoch",
+            samples_per_epoch,
+            batch_size,
+            hint=" (batch_size, the pairs of one step)",
+        )
+        num_workers = config_int("num_workers", num_workers, 0)
         if crop_on not in CROP_ON:
             raise ValueError(f"data.crop_on must be one of {CROP_ON}, got {crop_on!r}")
         if patch_cache is not None and crop_on != "device":

@@ -2,7 +2,8 @@
 
 Composed by Hydra from ``conf/evaluate.yaml``: ``cfg.model`` (group ``backbone``), ``cfg.tracker``,
 ``cfg.benchmark``, and the top-level keys ``checkpoint``, ``device``, ``seed``, ``output_dir``,
-``batch_sequences``, ``devices``, ``tracker_name``, ``results`` and ``optimized_metric``.
+``batch_sequences``, ``devices``, ``tracker_name``, ``results``, ``overwrite`` and
+``optimized_metric``.
 
 With ``results=PATH`` nothing is tracked: the result files in ``PATH`` (one tracker's folder in the
 benchmark's official layout, e.g. the original's raw results) are checked against the benchmark's
@@ -20,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from siamfcpp.config import config_int
 from siamfcpp.evaluation.datasets.base import Benchmark
 from siamfcpp.evaluation.protocols import decode_workers_for
 from siamfcpp.evaluation.report import print_summary, write_report
@@ -53,10 +55,21 @@ def score_results(benchmark: Benchmark, results: str | Path, output_dir: Path) -
     return result
 
 
+def check_options(cfg: DictConfig) -> None:
+    """Raise :class:`~siamfcpp.config.ConfigValueError` naming the first top-level option of
+    ``evaluate.py`` outside its allowed range (the groups' values are checked where they are
+    built)."""
+    config_int("devices", cfg.devices, 1)
+    config_int("batch_sequences", cfg.batch_sequences, 1)
+    if cfg.decode_workers is not None:
+        config_int("decode_workers", cfg.decode_workers, 0)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run ``cfg.benchmark`` with the configured tracker (or score ``cfg.results``); print and
     return its result dict."""
-    output_dir = prepare_run_dir(cfg.output_dir, cfg)
+    check_options(cfg)
+    output_dir = prepare_run_dir(cfg.output_dir, cfg, task="evaluate", restart=cfg.overwrite)
     benchmark = instantiate(cfg.benchmark)
     if cfg.get("results"):
         result = score_results(benchmark, cfg.results, output_dir)

@@ -7,6 +7,7 @@ Every benchmark's ``run`` returns one result dict (also written as ``metrics.jso
      "metrics": {"AO": 0.61, "SR.50": 0.72, "SR.75": 0.40, "FPS": 95.1},
      "sequences": [{"name": "...", "frames": 60, "AO": ..., "FPS": ...}, ...],
      "note": "...",            # optional, e.g. where test-split metrics come from
+     "undefined": {"eao": "why"},  # optional: metrics that are None, and why
      "curves": {"success": {"x": [...], "y": [...], "xlabel": "...", "score": 0.6}}}  # optional
 
 Each entry of ``curves`` is drawn as ``<name>_plot.png`` next to ``metrics.json`` (y axis:

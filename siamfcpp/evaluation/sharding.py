@@ -89,10 +89,11 @@ def run_sharded(
     """Track ``benchmark`` over ``cfg.devices`` worker processes (see module doc), then score,
     write and return the report as :meth:`Benchmark.run` does."""
     workers = shard_devices(cfg.device, cfg.devices)
-    # read (and for the synthetic benchmark, generate) the data set once, before the workers
-    sequences = benchmark.sequences()
+    # read and check (for the synthetic benchmark: generate) the data set and the results
+    # already there once, before the workers
+    todo = benchmark.todo(Path(output_dir) / tracker_name)
     names = ", ".join(workers)
-    log.info("tracking %d sequences on %d processes: %s", len(sequences), len(workers), names)
+    log.info("tracking %d sequences on %d processes: %s", len(todo), len(workers), names)
     # resolved here: the workers have no Hydra context for ${hydra:...} interpolations
     container = OmegaConf.to_container(cfg, resolve=True)
     run = {

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.report import summary_table_rows
 from siamfcpp.io.frames import read_frame
+from siamfcpp.io.run_dir import sweep_tags
 from siamfcpp.io.video import draw_box
 
 log = logging.getLogger(__name__)
@@ -79,19 +80,6 @@ def write_gif(path: Path, frames_bgr: list[np.ndarray], fps: float) -> Path:
         path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
     )
     return path
-
-
-def sweep_tags() -> list[str]:
-    """``["sweep", "trial-<k>"]`` inside a Hydra multirun, else ``[]``."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return []
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return []
-    return ["sweep", f"trial-{hydra_cfg.job.num}"]
 
 
 def log_evaluation(cfg: DictConfig, result: dict[str, Any], sequences: list[SequenceData]) -> Path:

@@ -283,11 +283,12 @@ class AnnotatedVideoWriter:
             )
 
     def write(self, frame: np.ndarray) -> None:
+        """Append a BGR uint8 frame of the writer's size (OpenCV would silently drop others)."""
         if (frame.shape[1], frame.shape[0]) != self.frame_size:
             # OpenCV would drop such a frame with a warning and leave an unreadable file
             raise ValueError(
-                f"frame of {frame.shape[1]}x{frame.shape[0]} in a {self.frame_size[0]}x"
-                f"{self.frame_size[1]} video"
+                f"{self.path}: frame is {frame.shape[1]}x{frame.shape[0]} but the video is "
+                f"{self.frame_size[0]}x{self.frame_size[1]}"
             )
         self.backend.write(frame)
 

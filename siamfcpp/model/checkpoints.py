@@ -9,13 +9,14 @@ Lightning checkpoints hold the network under the LightningModule attribute ``mod
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from siamfcpp.io.files import file_md5
 
 # Original key prefix -> this project's key prefix, applied in order (first match wins).
 ORIGINAL_KEY_MAP: tuple[tuple[str, str], ...] = (
@@ -41,14 +42,6 @@ RECORD_KEY = "siamfcpp"  # a .ckpt's record of its network (network_record)
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be loaded into the configured network."""
-
-
-def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_md5(path: Path) -> None:
@@ -147,7 +140,8 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
 
     Raises:
         CheckpointError: one line naming the file for a missing or truncated file, an md5 that
-            disagrees with the file name, missing / unexpected keys or shape mismatches.
+            disagrees with the file name, missing / unexpected keys, shape mismatches or
+            non-finite weights.
     """
     path = Path(path)
     if path.is_file():
@@ -174,5 +168,10 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
             raise CheckpointError(
                 f"{path}: {key} has shape {tuple(state[key].shape)} in the file but "
                 f"{tuple(value.shape)} in the network; the checkpoint is for another model config"
+            )
+        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
+            raise CheckpointError(
+                f"{path}: {key} holds NaN / inf values: the weights are broken (a diverged "
+                "training run?); use an earlier checkpoint"
             )
     model.load_state_dict(state, strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -9,13 +10,20 @@ from torch import Tensor, nn
 
 from siamfcpp.model.layers import ConvBNReLU, score_map_centres
 
+#: largest box offset (crop pixels) decoded in eval mode, 30x a 303-pixel search crop
+MAX_OFFSET = 1e4
+
 
 class DenseboxHead(nn.Module):
     """Two conv towers on the correlation maps and three 1x1 outputs.
 
     The classification tower feeds the cls and centerness outputs, the regression tower the four
     box offsets (left, top, right, bottom), decoded as ``exp(offset_scale * o + offset_bias) *
-    total_stride`` around each cell's centre in the search crop.
+    total_stride`` around each cell's centre in the search crop. In eval mode (tracking) an offset
+    is at most :data:`MAX_OFFSET` crop pixels: a barely trained network's exponent can pass 88,
+    where ``exp`` overflows float32 to inf and the tracker's box maths turns that into NaN; no
+    trained network comes near the bound, and NaN (broken weights) stays NaN. Training keeps
+    the original's unbounded decoding (and its gradients).
 
     Args:
         in_channels: channels of the correlation maps (= tower width).
@@ -77,11 +85,20 @@ class DenseboxHead(nn.Module):
             )
         cls = _cells_last(self.cls_logits(cls_features))
         ctr = _cells_last(self.ctr_logits(cls_features))
-        offsets = self.box_offsets(reg_features)
-        offsets = torch.exp(self.offset_scale * offsets + self.offset_bias) * self.total_stride
-        offsets = _cells_last(offsets)
+        exponent = self.offset_scale * self.box_offsets(reg_features) + self.offset_bias
+        offsets = _cells_last(
+            decode_offsets(exponent, self.total_stride, bounded=not self.training)
+        )
         boxes = torch.cat([self.centres - offsets[..., :2], self.centres + offsets[..., 2:]], dim=2)
         return cls, ctr, boxes
+
+
+def decode_offsets(exponent: Tensor, total_stride: int, *, bounded: bool) -> Tensor:
+    """Box offsets in crop pixels, ``exp(exponent) * total_stride`` (any shape), at most
+    :data:`MAX_OFFSET` when ``bounded`` (tracking; see :class:`DenseboxHead`)."""
+    if bounded:
+        exponent = exponent.clamp(max=math.log(MAX_OFFSET / total_stride))
+    return torch.exp(exponent) * total_stride
 
 
 def _cells_last(x: Tensor) -> Tensor:

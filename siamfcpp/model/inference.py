@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from siamfcpp.model.backbones.folded import fold_backbone
 from siamfcpp.model.folding import FusedConv, concat_outputs, embed_inputs, fold_batchnorm
+from siamfcpp.model.head import decode_offsets
 from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_shift, xcorr_depthwise_unfold
 from siamfcpp.model.network import SiamFCpp
 
@@ -151,8 +152,8 @@ class InferenceSiamFCpp(nn.Module):
         cells = maps.permute(0, 2, 3, 1).reshape(batch, -1, channels).float()
         cls = torch.sigmoid(cells[..., _CLS])
         ctr = torch.sigmoid(cells[..., _CTR])
-        offsets = self.offset_scale * cells[..., _BOX] + self.offset_bias
-        offsets = torch.exp(offsets) * self.total_stride
+        exponent = self.offset_scale * cells[..., _BOX] + self.offset_bias
+        offsets = decode_offsets(exponent, self.total_stride, bounded=True)
         boxes = torch.cat([self.centres - offsets[..., :2], self.centres + offsets[..., 2:]], dim=2)
         return cls * ctr, boxes, cls, ctr
 

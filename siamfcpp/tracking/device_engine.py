@@ -42,11 +42,13 @@ from torch import Tensor, nn
 from siamfcpp.geometry import cxywh_to_xywh
 from siamfcpp.tracking.crop import crop_bilinear, crop_scale
 from siamfcpp.tracking.engine import SlotError, TrackingEngine, naming_slot
-from siamfcpp.tracking.memory import TemplateMemory, fuse_scores
+from siamfcpp.tracking.memory import check_memory_parameters, fuse_scores
 from siamfcpp.tracking.network_form import GRAPH_COMPILE_MODES, NetworkForm
 from siamfcpp.tracking.postprocess import make_window, track_step
 from siamfcpp.tracking.tracker import (
+    NON_FINITE_OUTPUT,
     check_frame,
+    check_hyper_parameters,
     check_initial_box,
     check_num_cells,
     state_from_xywh,
@@ -127,6 +129,18 @@ class DeviceEngine(TrackingEngine):
         form = NetworkForm(network, xcorr, compile, stem, fuse_relu)
         if num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {num_slots}")
+        check_hyper_parameters(
+            z_size=z_size,
+            x_size=x_size,
+            score_size=score_size,
+            context_amount=context_amount,
+            test_lr=test_lr,
+            penalty_k=penalty_k,
+            window_influence=window_influence,
+            windowing=windowing,
+            min_w=min_w,
+            min_h=min_h,
+        )
         if precision in REFUSED_PRECISIONS:
             raise ValueError(
                 f"precision={precision}: {REFUSED_PRECISIONS[precision]}; use float16 or float32"
@@ -242,7 +256,15 @@ class DeviceEngine(TrackingEngine):
         sizes = []
         for slot, frame in zip(slots, frames, strict=True):
             with naming_slot(slot):
-                sizes.append(_frame_hw(frame)[::-1])
+                height, width = _frame_hw(frame)
+                initial = tuple(int(v) for v in self._table_np[slot, _WIDTH:])
+                if (width, height) != initial:
+                    raise ValueError(
+                        f"frame is {width}x{height} but the target was initialised on a "
+                        f"{initial[0]}x{initial[1]} frame: the frames of a sequence must keep "
+                        "one size"
+                    )
+                sizes.append((width, height))
         self._upload(slots, frames)
         table = self._table_np
         table[:, _UPDATE] = 0
@@ -270,9 +292,7 @@ class DeviceEngine(TrackingEngine):
         rows = self._out_np[list(slots)]
         for slot, finite in zip(slots, rows[:, 4], strict=True):
             if finite != 1:
-                error = FloatingPointError(
-                    "network output is not finite (NaN/inf): check the weights"
-                )
+                error = FloatingPointError(NON_FINITE_OUTPUT)
                 raise SlotError(slot, error) from error
         self._after_update(slots)
         return cxywh_to_xywh(rows[:, :4]).astype(np.float64)
@@ -478,9 +498,7 @@ class MultiTemplateDeviceEngine(DeviceEngine):
         memory_update: bool,
         **engine_kwargs,
     ) -> None:
-        if mem_step < 1:
-            raise ValueError(f"mem_step must be >= 1, got {mem_step}")
-        TemplateMemory.check(mem_len, mem_sink_idx)
+        check_memory_parameters(mem_step, mem_len, mem_coef, mem_sink_idx)
         self.mem_step, self.mem_len, self.mem_coef = mem_step, mem_len, mem_coef
         self.mem_sink_idx = mem_sink_idx
         self.memory_update = memory_update and mem_len > 1

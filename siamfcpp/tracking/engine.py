@@ -220,5 +220,8 @@ def build_engine(
     if issubclass(get_class(tracker_cfg._target_), TrackingEngine):
         return instantiate(tracker_cfg, model=model, device=device, num_slots=num_slots)
     network = NetworkForm.of(tracker_cfg).build(model, device)
+    # one tracker built now, through instantiate: a bad hyper-parameter stops before any work,
+    # naming its key (the slots build theirs when a sequence starts)
+    instantiate(tracker_cfg, model=network, device=device)
     make_tracker = instantiate(tracker_cfg, model=network, device=device, _partial_=True)
     return TrackerSlots(make_tracker, num_slots)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.tracking.postprocess import Array, f32
 from siamfcpp.tracking.tracker import Kernels, SiamFCppTracker
 
@@ -34,11 +35,13 @@ class TemplateMemory(Generic[T]):
 
     @staticmethod
     def check(length: int, sink_index: int) -> None:
-        """Raise ``ValueError`` unless ``length >= 1`` and ``0 <= sink_index < length``."""
-        if length < 1:
-            raise ValueError(f"template memory length must be >= 1, got {length}")
-        if not 0 <= sink_index < length:
-            raise ValueError(f"mem_sink_idx must be in [0, mem_len={length}), got {sink_index}")
+        """Raise :class:`~siamfcpp.config.ConfigValueError` unless ``length >= 1`` and
+        ``0 <= sink_index < length`` (the tracker's ``mem_len`` / ``mem_sink_idx``)."""
+        config_int("mem_len", length, 1)
+        if not (isinstance(sink_index, int) and 0 <= sink_index < length):
+            raise ConfigValueError(
+                "mem_sink_idx", sink_index, f"an integer in [0, mem_len={length})"
+            )
 
     def push(self, template: T) -> None:
         """Drop the entry at the sink index and append ``template`` (the newest is last)."""
@@ -47,6 +50,16 @@ class TemplateMemory(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def check_memory_parameters(
+    mem_step: int, mem_len: int, mem_coef: float, mem_sink_idx: int
+) -> None:
+    """Raise :class:`~siamfcpp.config.ConfigValueError` naming the first template-memory
+    hyper-parameter (``conf/tracker/multi_temp*.yaml``) outside its allowed range."""
+    config_int("mem_step", mem_step, 1)
+    TemplateMemory.check(mem_len, mem_sink_idx)
+    config_number("mem_coef", mem_coef, 0, 1)
 
 
 def fuse_scores(scores: Array, mem_coef: float) -> Array:
@@ -91,10 +104,8 @@ class SiamFCppMultiTempTracker(SiamFCppTracker):
         memory_update: bool,
         **tracker_kwargs,
     ) -> None:
+        check_memory_parameters(mem_step, mem_len, mem_coef, mem_sink_idx)
         super().__init__(model, **tracker_kwargs)
-        if mem_step < 1:
-            raise ValueError(f"mem_step must be >= 1, got {mem_step}")
-        TemplateMemory.check(mem_len, mem_sink_idx)
         self.mem_step = mem_step
         self.mem_len = mem_len
         self.mem_coef = mem_coef

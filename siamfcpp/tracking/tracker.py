@@ -13,22 +13,63 @@ import numpy as np
 import torch
 from torch import nn
 
+from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.geometry import cxywh_to_xywh, get_crop, xywh_to_cxywh
 from siamfcpp.tracking.network_form import NetworkForm
-from siamfcpp.tracking.postprocess import make_window, track_step
+from siamfcpp.tracking.postprocess import WINDOWINGS, make_window, track_step
 
 Kernels = tuple[torch.Tensor, ...]
 SearchRequest = tuple[torch.Tensor, Kernels]
 """One network call a frame needs: search crop ``x [1, 3, X, X]`` and the kernels to score it."""
 
 
-def check_frame(frame: np.ndarray) -> None:
-    """Raise ``ValueError`` unless ``frame`` is a BGR uint8 ``[H, W, 3]`` array."""
+NON_FINITE_OUTPUT = (
+    "network output is not finite (NaN/inf): the network's activations overflow (its weights "
+    "are checked finite when a checkpoint is loaded)"
+)
+
+
+def check_frame(frame: np.ndarray, image_wh: tuple[int, int] | None = None) -> None:
+    """Raise ``ValueError`` unless ``frame`` is a BGR uint8 ``[H, W, 3]`` array, of size
+    ``image_wh`` (the initial frame's) if given."""
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
         shape = getattr(frame, "shape", type(frame).__name__)
         raise ValueError(f"frame must be a BGR uint8 array of shape [H, W, 3], got {shape}")
     if frame.dtype != np.uint8:
         raise ValueError(f"frame must be uint8 (as cv2.imread returns), got {frame.dtype}")
+    if image_wh is not None and (frame.shape[1], frame.shape[0]) != tuple(image_wh):
+        raise ValueError(
+            f"frame is {frame.shape[1]}x{frame.shape[0]} but the target was initialised on a "
+            f"{image_wh[0]}x{image_wh[1]} frame: the frames of a sequence must keep one size"
+        )
+
+
+def check_hyper_parameters(
+    *,
+    z_size: int,
+    x_size: int,
+    score_size: int,
+    context_amount: float,
+    test_lr: float,
+    penalty_k: float,
+    window_influence: float,
+    windowing: str,
+    min_w: float,
+    min_h: float,
+) -> None:
+    """Raise :class:`~siamfcpp.config.ConfigValueError` naming the first hyper-parameter of the
+    tracker (``conf/tracker/*.yaml``) outside its allowed range."""
+    config_int("z_size", z_size, 1)
+    config_int("x_size", x_size, z_size, hint=" (the template size z_size: x_size is the search)")
+    config_int("score_size", score_size, 1)
+    config_number("context_amount", context_amount, 0)
+    config_number("test_lr", test_lr, 0, 1)
+    config_number("penalty_k", penalty_k, 0)
+    config_number("window_influence", window_influence, 0, 1)
+    if windowing not in WINDOWINGS:
+        raise ConfigValueError("windowing", windowing, f"one of {', '.join(WINDOWINGS)}")
+    config_number("min_w", min_w, 0)
+    config_number("min_h", min_h, 0)
 
 
 def check_initial_box(box_xywh: np.ndarray, image_wh: tuple[int, int]) -> None:
@@ -113,6 +154,18 @@ class SiamFCppTracker:
         stem: str,
         fuse_relu: bool,
     ) -> None:
+        check_hyper_parameters(
+            z_size=z_size,
+            x_size=x_size,
+            score_size=score_size,
+            context_amount=context_amount,
+            test_lr=test_lr,
+            penalty_k=penalty_k,
+            window_influence=window_influence,
+            windowing=windowing,
+            min_w=min_w,
+            min_h=min_h,
+        )
         self.device = torch.device(device)
         form = NetworkForm(network, xcorr, compile, stem, fuse_relu)
         self.model = form.build(model, self.device)
@@ -173,7 +226,7 @@ class SiamFCppTracker:
         ``(x [1, 3, X, X], kernels)`` pairs whose outputs :meth:`end_update` takes in order."""
         if self.center_xy is None:
             raise RuntimeError("call init(frame, box_xywh) before update(frame)")
-        check_frame(frame)
+        check_frame(frame, self.image_wh)
         if prior_xywh is not None:
             self.center_xy, self.target_sz = state_from_xywh(prior_xywh)
         crop, self.last_scale = self._crop(frame, self.x_size)
@@ -188,7 +241,7 @@ class SiamFCppTracker:
         outputs = [(s.cpu().numpy(), b.cpu().numpy()) for s, b in outputs]
         score, boxes_xyxy = self._fuse(outputs)
         if not (np.all(np.isfinite(score)) and np.all(np.isfinite(boxes_xyxy))):
-            raise FloatingPointError("network output is not finite (NaN/inf): check the weights")
+            raise FloatingPointError(NON_FINITE_OUTPUT)
         check_num_cells(score.shape[0], self.window.shape[0], self.score_size)
         self.center_xy, self.target_sz, pscore = track_step(
             score,

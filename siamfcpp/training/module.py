@@ -32,6 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.model.checkpoints import RECORD_KEY, network_record
 from siamfcpp.model.losses import DenseboxLoss
 
@@ -54,10 +55,16 @@ class WarmupCosineLR:
     epochs: int
 
     def __post_init__(self) -> None:
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(
-                f"lr schedule: need 0 <= warmup_epochs ({self.warmup_epochs}) < epochs "
-                f"({self.epochs}); epochs is the length of training (trainer.max_epochs)"
+        for key in ("warmup_start_lr", "base_lr", "final_lr"):
+            config_number(key, getattr(self, key), 0)
+        config_int("epochs", self.epochs, 1, hint=" (the length of training, trainer.max_epochs)")
+        config_int("warmup_epochs", self.warmup_epochs, 0)
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigValueError(
+                "warmup_epochs",
+                self.warmup_epochs,
+                f"fewer than the {self.epochs} epochs of training (trainer.max_epochs): train "
+                "longer, or set module.lr_schedule.warmup_epochs=0 for no warm-up",
             )
 
     def __call__(self, epoch: int, iteration: int, steps_per_epoch: int) -> float:

@@ -11,16 +11,25 @@ run writes the submission archive ``<output_dir>/<tracker>.zip`` for the evaluat
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from siamfcpp.evaluation.datasets.base import SequenceData
-from siamfcpp.evaluation.datasets.one_pass import OnePassBenchmark, ResultFiles, write_submission
+from siamfcpp.evaluation.datasets.one_pass import (
+    OnePassBenchmark,
+    ResultFiles,
+    numbered_frames,
+    read_result_boxes,
+    read_times,
+    write_submission,
+)
 from siamfcpp.evaluation.metrics.one_pass import valid_gt_mask
 from siamfcpp.evaluation.report import fps
 from siamfcpp.evaluation.toolkit import ExperimentGOT10k, GOT10k, rect_iou
@@ -37,16 +46,30 @@ class GOT10kBenchmark(OnePassBenchmark):
     Args:
         root: data set root holding the ``val`` / ``test`` folders (the official layout).
         subset: ``val`` (scored locally) or ``test`` (submission archive for the server).
+        sequences: an explicit subset of the split's sequence names (None: the whole split,
+            which must then be complete).
     """
 
     name = "got10k"
     box_format = "%.3f"  # as the got10k toolkit writes its results
+    #: sequences of each official split
+    SPLIT_SIZE = 180
 
-    def __init__(self, root: str | Path, subset: str) -> None:
+    def __init__(
+        self, root: str | Path, subset: str, sequences: Sequence[str] | None = None
+    ) -> None:
         if subset not in SUBSETS:
             raise ValueError(f"benchmark.subset must be one of {SUBSETS}, got {subset!r}")
         self.root = Path(root).expanduser()
         self.subset = subset
+        self.select(sequences)
+
+    def _where(self) -> str:
+        return str(self.root / self.subset / "list.txt")
+
+    def _official_names(self) -> list[str] | None:
+        split = self.subset.capitalize()
+        return [f"GOT-10k_{split}_{k:06d}" for k in range(1, self.SPLIT_SIZE + 1)]
 
     def _dataset(self) -> GOT10k:
         list_file = self.root / self.subset / "list.txt"
@@ -56,19 +79,33 @@ class GOT10kBenchmark(OnePassBenchmark):
                 "benchmark.root to the folder that holds val/ and test/ (official layout)."
             )
         with contextlib.redirect_stdout(io.StringIO()):  # the toolkit prints per-folder warnings
-            return GOT10k(str(self.root), subset=self.subset)
+            dataset = GOT10k(str(self.root), subset=self.subset, return_meta=True)
+        # the toolkit reads exactly the sequences checked here (its own list.txt parsing keeps
+        # blank lines and trailing spaces as names)
+        names = [s.name for s in self.sequences()]
+        dataset.seq_names = names
+        dataset.seq_dirs = [str(self.root / self.subset / n) for n in names]
+        dataset.anno_files = [str(self.root / self.subset / n / "groundtruth.txt") for n in names]
+        return dataset
 
-    def sequences(self) -> list[SequenceData]:
-        """The split's sequences, checked so that no bad label silently changes a score.
+    def _read(self) -> list[SequenceData]:
+        """The split's sequences, checked so that no bad label silently changes a score and the
+        toolkit's scoring finds everything it reads.
 
         Errors (naming the file): an empty ``list.txt``, a listed folder that is missing or has
         no frames, a gap in the frame numbering (``00000001.jpg ...``), a ground truth that does
-        not parse, a val ground truth whose line count differs from the frame count, and a NaN or
+        not parse, a val ground truth whose line count differs from the frame count, a NaN or
         non-positive box on the first line or (val) on any frame the ``cover.label`` marks
-        visible (frames with cover 0 are not scored by the toolkit).
+        visible (frames with cover 0 are not scored by the toolkit), and (val) a missing or short
+        ``cover`` / ``absence`` / ``cut_by_image`` label file or a ``meta_info.ini`` without a
+        ``resolution: (W, H)`` line.
         """
-        self._dataset()  # checks the layout
         list_file = self.root / self.subset / "list.txt"
+        if not list_file.is_file():
+            raise FileNotFoundError(
+                f"GOT-10k {self.subset} split not found: {list_file} is missing. Set "
+                "benchmark.root to the folder that holds val/ and test/ (official layout)."
+            )
         names = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
         if not names:
             raise ValueError(f"{list_file} lists no sequences: the split is empty")
@@ -80,17 +117,7 @@ class GOT10kBenchmark(OnePassBenchmark):
                     f"sequence folder {seq_dir} listed in {list_file} is missing: re-extract the "
                     "data set or remove the name from list.txt"
                 )
-            img_files = sorted((seq_dir).glob("*.jpg"))
-            if not img_files:
-                raise FileNotFoundError(
-                    f"no .jpg frames in {seq_dir}: the sequence is empty or not extracted"
-                )
-            for t, path in enumerate(img_files, start=1):
-                if path.name != f"{t:08d}.jpg":
-                    raise FileNotFoundError(
-                        f"frame {seq_dir / f'{t:08d}.jpg'} is missing (found {path.name} "
-                        "next): re-extract the sequence"
-                    )
+            img_files = numbered_frames(seq_dir)
             gt = self._read_gt(seq_dir, len(img_files))
             sequences.append(SequenceData(name=name, frames=img_files, gt=gt))
         return sequences
@@ -111,17 +138,18 @@ class GOT10kBenchmark(OnePassBenchmark):
                 f"{gt_file} has {len(anno)} lines for {num_frames} frames in {seq_dir}: the "
                 "sequence is incomplete; re-extract it"
             )
-        if len(anno) > num_frames:
-            raise ValueError(f"{gt_file} has {len(anno)} lines for only {num_frames} frames")
+        if len(anno) not in (1, num_frames):  # what the toolkit accepts for the test split
+            raise ValueError(
+                f"{gt_file} has {len(anno)} lines for {num_frames} frames: expected the first "
+                "box only or one per frame"
+            )
         scored = np.zeros(len(anno), dtype=bool)
         scored[0] = True  # the initial box
-        cover_file = seq_dir / "cover.label"
         if self.subset == "val":
+            _read_meta(seq_dir, num_frames)
+            cover = _read_label(seq_dir / "cover.label", num_frames)
             scored[:] = True
-            if cover_file.is_file():
-                cover = np.loadtxt(cover_file, ndmin=1)
-                if len(cover) == len(anno):
-                    scored[1:] = cover[1:] > 0
+            scored[1:] = cover[1:] > 0
         bad = scored & ~valid_gt_mask(anno)
         if bad.any():
             line = int(np.flatnonzero(bad)[0])
@@ -134,6 +162,19 @@ class GOT10kBenchmark(OnePassBenchmark):
         return gt
 
     result_layout = "<seq>/<seq>_001.txt and <seq>/<seq>_time.txt"
+
+    def _check_results(self, tracker_dir: Path, sequence: SequenceData) -> None:
+        super()._check_results(tracker_dir, sequence)
+        box_file, _ = self._result_files(tracker_dir)(sequence.name)
+        # the toolkit averages every <seq>_<digits>.txt as a repetition of the run
+        others = sorted(
+            p for p in box_file.parent.glob(f"{sequence.name}_[0-9]*.txt") if p != box_file
+        )
+        if others:
+            raise ValueError(
+                f"{others[0]} is a result of another run (the got10k toolkit would average it "
+                f"with {box_file.name}): delete it"
+            )
 
     def _result_files(self, tracker_dir: Path) -> ResultFiles:
         def result_files(name: str) -> tuple[Path, Path]:
@@ -149,25 +190,21 @@ class GOT10kBenchmark(OnePassBenchmark):
         }
 
     def check_results(self, tracker_dir: Path) -> None:
-        """As :meth:`Benchmark.check_results`; the toolkit also needs every ``<seq>_time.txt``."""
+        """As :meth:`Benchmark.check_results`; the toolkit also reads every ``<seq>_time.txt``
+        and every repetition ``<seq>_<k>.txt``, so those are checked as a rerun checks them."""
         super().check_results(tracker_dir)
         for seq in self.sequences():
-            time_file = self._result_files(Path(tracker_dir))(seq.name)[1]
-            if not time_file.is_file():
-                raise FileNotFoundError(
-                    f"{time_file} is missing: the got10k toolkit scores a result with its time "
-                    "file (seconds per frame, one line per frame)"
-                )
+            self._check_results(Path(tracker_dir), seq)
 
-    def score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
         tracker_dir, report_dir = Path(tracker_dir), Path(report_dir)
         sequences = self.sequences()
         if self.subset == "test":
             return self._submission(sequences, tracker_dir, report_dir)
         return self._score_val(sequences, tracker_dir, report_dir)
 
-    def _speed(self, results_dir: Path, name: str) -> tuple[int, float]:
-        times = np.loadtxt(results_dir / name / f"{name}_time.txt", ndmin=1)
+    def _speed(self, results_dir: Path, seq: SequenceData) -> tuple[int, float]:
+        times = read_times(results_dir / seq.name / f"{seq.name}_time.txt", len(seq.frames))
         return len(times), float(times.sum())
 
     def _score_val(
@@ -175,6 +212,7 @@ class GOT10kBenchmark(OnePassBenchmark):
     ) -> dict[str, Any]:
         tracker_name = tracker_dir.name
         experiment = ExperimentGOT10k(str(self.root), subset="val")
+        experiment.dataset = self._dataset()
         # The toolkit appends "GOT-10k" to its folders; point it at ours directly.
         experiment.result_dir = str(tracker_dir.parent)
         experiment.report_dir = str(report_dir / "reports")
@@ -185,13 +223,15 @@ class GOT10kBenchmark(OnePassBenchmark):
         rows = []
         total_frames, total_seconds = 0, 0.0
         for seq in sequences:
-            boxes = np.loadtxt(tracker_dir / seq.name / f"{seq.name}_001.txt", delimiter=",")
+            boxes = read_result_boxes(
+                tracker_dir / seq.name / f"{seq.name}_001.txt", len(seq.frames)
+            )
             _, anno, meta = dataset[seq.name]
             # Same overlaps as the toolkit's report: frames after the first, image-clipped,
             # visible frames only.
             bound = tuple(int(v) for v in meta["resolution"].strip("()").split(","))
             ious = rect_iou(boxes[1:], anno[1:], bound=bound)[meta["cover"][1:] > 0]
-            frames, seconds = self._speed(tracker_dir, seq.name)
+            frames, seconds = self._speed(tracker_dir, seq)
             total_frames += frames
             total_seconds += seconds
             rows.append(
@@ -239,7 +279,7 @@ class GOT10kBenchmark(OnePassBenchmark):
         rows = []
         total_frames, total_seconds = 0, 0.0
         for seq in sequences:
-            frames, seconds = self._speed(results_dir, seq.name)
+            frames, seconds = self._speed(results_dir, seq)
             total_frames += frames
             total_seconds += seconds
             rows.append({"name": seq.name, "frames": frames, "FPS": fps(frames, seconds)})
@@ -260,3 +300,50 @@ class GOT10kBenchmark(OnePassBenchmark):
                 f"evaluation server. Upload {archive} as described at {SERVER_URL}."
             ),
         }
+
+
+def _read_label(path: Path, num_frames: int) -> np.ndarray:
+    """A per-frame ``.label`` file of GOT-10k val (one number per frame), checked."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the got10k toolkit reads it to score the sequence; re-extract "
+            "the sequence"
+        )
+    try:
+        values = np.loadtxt(path, ndmin=1, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{path} is not one number per frame ({err}): re-extract it") from err
+    if values.shape != (num_frames,):
+        raise ValueError(
+            f"{path} has {values.size} values for {num_frames} frames: re-extract the sequence"
+        )
+    return values
+
+
+def _read_meta(seq_dir: Path, num_frames: int) -> None:
+    """Check what the got10k toolkit reads of GOT-10k val's meta data: ``meta_info.ini`` with a
+    ``resolution: (W, H)`` line after the section header, and the three label files."""
+    meta_file = seq_dir / "meta_info.ini"
+    fix = "re-extract the sequence (official GOT-10k val layout)"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{meta_file} is missing: the got10k toolkit reads it; {fix}")
+    lines = meta_file.read_text().strip().split("\n")[1:]  # as the toolkit splits it
+    meta = {}
+    for line_no, line in enumerate(lines, start=2):
+        parts = line.split(": ")
+        if len(parts) < 2:
+            raise ValueError(
+                f"{meta_file}:{line_no}: {line!r} is not 'key: value' (the got10k toolkit would "
+                f"fail on it); {fix}"
+            )
+        meta[parts[0]] = parts[1]
+    try:
+        width, height = ast.literal_eval(meta["resolution"])
+        if not (int(width) > 0 and int(height) > 0):
+            raise ValueError("not positive")
+    except (KeyError, ValueError, SyntaxError, TypeError) as err:
+        raise ValueError(
+            f"{meta_file}: no valid 'resolution: (W, H)' line ({err!r}); {fix}"
+        ) from err
+    for label in ("absence", "cut_by_image"):
+        _read_label(seq_dir / f"{label}.label", num_frames)

@@ -49,6 +49,59 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
+def numbered_frames(folder: Path, *, first: int = 1, digits: int = 8) -> list[Path]:
+    """The ``.jpg`` frames of ``folder``, numbered ``first, first + 1, ...`` (zero-padded to
+    ``digits``; 0: not padded), in frame order; a gap in the numbering or a stray name is an
+    error naming the frame."""
+    found = {p.name: p for p in folder.glob("*.jpg")}
+    if not found:
+        raise FileNotFoundError(
+            f"no .jpg frames in {folder}: the sequence is empty or not extracted"
+        )
+    frames = [folder / f"{k:0{digits}d}.jpg" for k in range(first, first + len(found))]
+    for frame in frames:
+        if frame.name not in found:
+            stray = sorted(set(found) - {f.name for f in frames})
+            raise FileNotFoundError(
+                f"frame {frame} is missing ({len(found)} frames, numbered from {first}; "
+                f"unexpected: {stray[:2]}): re-extract the sequence"
+            )
+    return frames
+
+
+def read_times(path: Path, num_frames: int) -> np.ndarray:
+    """Tracker seconds per frame of a time file, checked against the sequence's length."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"time file {path} is missing although its sequence has results: delete the "
+            "sequence's result files to rerun it"
+        )
+    try:
+        times = np.loadtxt(path, delimiter=",", ndmin=1, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{path} is not one number per line ({err}): delete it to rerun") from err
+    if times.shape != (num_frames,) or not np.isfinite(times).all():
+        raise ValueError(
+            f"{path} has {times.size} times for {num_frames} frames: a stale result; delete the "
+            "sequence's result files to rerun it"
+        )
+    return times
+
+
+def read_result_boxes(path: Path, num_frames: int) -> np.ndarray:
+    """The ``[T, 4]`` boxes of a one-pass result file, checked against the sequence's length."""
+    try:
+        boxes = read_boxes(path)
+    except ValueError as err:
+        raise ValueError(f"{err}; delete the file to rerun the sequence") from err
+    if len(boxes) != num_frames or not np.isfinite(boxes).all():
+        raise ValueError(
+            f"{path} has {len(boxes)} boxes for {num_frames} frames (or non-finite ones): a "
+            "stale result; delete it to rerun the sequence"
+        )
+    return boxes
+
+
 def check_first_box(gt: np.ndarray, gt_file: Path) -> np.ndarray:
     """``gt`` unless its first box (the tracker's initial box) is NaN or not positive.
 
@@ -102,6 +155,11 @@ class OnePassBenchmark(Benchmark):
     def _finished(self, tracker_dir: Path, name: str) -> bool:
         return self._result_files(tracker_dir)(name)[0].exists()
 
+    def _check_results(self, tracker_dir: Path, sequence: SequenceData) -> None:
+        box_file, time_file = self._result_files(tracker_dir)(sequence.name)
+        read_result_boxes(box_file, len(sequence.frames))
+        read_times(time_file, len(sequence.frames))
+
     def _write_results(self, tracker_dir: Path, job: OnePassJob) -> str:
         box_file, time_file = self._result_files(tracker_dir)(job.name)
         # Times first, boxes last: the box file marks the sequence as finished.
@@ -146,7 +204,7 @@ class SuccessPrecisionBenchmark(OnePassBenchmark):
                 return np.loadtxt(path, ndmin=1)
         return None
 
-    def score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
         tracker_dir, report_dir = Path(tracker_dir), Path(report_dir)
         sequences = self.sequences()
         result_files = self._result_files(tracker_dir)
@@ -155,12 +213,7 @@ class SuccessPrecisionBenchmark(OnePassBenchmark):
         total_frames, total_seconds, unscored = 0, 0.0, 0
         for seq in sequences:
             record, _ = result_files(seq.name)
-            boxes = read_boxes(record)
-            if len(boxes) != len(seq.frames):
-                raise ValueError(
-                    f"{record} has {len(boxes)} boxes for {len(seq.frames)} frames; delete it to "
-                    "rerun the sequence"
-                )
+            boxes = read_result_boxes(record, len(seq.frames))
             row: dict[str, Any] = {"name": seq.name, "frames": len(seq.frames)}
             if not self.gt_withheld:
                 unscored += int((~valid_gt_mask(seq.gt)).sum())

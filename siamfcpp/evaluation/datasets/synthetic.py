@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
-from siamfcpp.data.sources.synthetic import GENERATOR_VERSION, write_got10k_split
+from siamfcpp.config import config_int
+from siamfcpp.data.sources.synthetic import GENERATOR_VERSION, sequence_name, write_got10k_split
 from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.datasets.got10k import GOT10kBenchmark
+from siamfcpp.io.files import write_error
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ class SyntheticBenchmark(GOT10kBenchmark):
         num_frames: frames per sequence.
         frame_width, frame_height: frame size in pixels.
         seed: base seed; sequence ``k`` is ``(seed, k)`` in :mod:`siamfcpp.data.sources.synthetic`.
+        sequences: an explicit subset of the sequence names (None: all of them).
     """
 
     name = "synthetic"
@@ -40,16 +44,24 @@ class SyntheticBenchmark(GOT10kBenchmark):
         frame_width: int,
         frame_height: int,
         seed: int,
+        sequences: Sequence[str] | None = None,
     ) -> None:
+        config_int("num_sequences", num_sequences, 1)
+        config_int("num_frames", num_frames, 2, hint=" (the initial frame and one tracked)")
+        config_int("frame_width", frame_width, 1)
+        config_int("frame_height", frame_height, 1)
         self.cache_dir = Path(root).expanduser() / (
             f"v{GENERATOR_VERSION}_seed{seed}_n{num_sequences}_t{num_frames}"
             f"_{frame_width}x{frame_height}"
         )
-        super().__init__(self.cache_dir, subset="val")
+        super().__init__(self.cache_dir, subset="val", sequences=sequences)
         self.num_sequences = num_sequences
         self.num_frames = num_frames
         self.frame_size = (frame_width, frame_height)
         self.seed = seed
+
+    def _official_names(self) -> list[str]:
+        return [sequence_name("val", k) for k in range(self.num_sequences)]
 
     def _ensure_data(self) -> None:
         """Generate the data set unless the cache holds it (complete data sets only)."""
@@ -59,9 +71,13 @@ class SyntheticBenchmark(GOT10kBenchmark):
         # Build next to the final folder and rename: an interrupted run leaves no half data set.
         tmp = self.cache_dir.with_name(f".{self.cache_dir.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        write_got10k_split(
-            tmp, "val", self.num_sequences, self.num_frames, self.frame_size, self.seed
-        )
+        try:
+            write_got10k_split(
+                tmp, "val", self.num_sequences, self.num_frames, self.frame_size, self.seed
+            )
+        except OSError as err:  # no space or no permission under benchmark.root
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise write_error(self.cache_dir, err, key="benchmark.root") from err
         try:
             tmp.rename(self.cache_dir)
         except OSError:  # another process finished first; its copy is identical
@@ -69,6 +85,6 @@ class SyntheticBenchmark(GOT10kBenchmark):
             if not (self.cache_dir / "val" / "list.txt").is_file():
                 raise
 
-    def sequences(self) -> list[SequenceData]:
+    def _read(self) -> list[SequenceData]:
         self._ensure_data()
-        return super().sequences()
+        return super()._read()

@@ -22,12 +22,14 @@ came without time files). The report adds
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from siamfcpp.evaluation.datasets.base import Benchmark
+from siamfcpp.evaluation.datasets.one_pass import read_times
 from siamfcpp.evaluation.datasets.vot_layout import VotSequence, read_vot
 from siamfcpp.evaluation.metrics.vot import (
     SequenceScore,
@@ -52,6 +54,9 @@ from siamfcpp.io.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
+#: sequences of the VOT short-term data sets whose size is known
+SIZES = {"VOT2016": 60, "VOT2017": 60, "VOT2018": 60, "VOT2019": 60}
+
 
 def time_path(tracker_dir: Path, sequence: str) -> Path:
     return Path(tracker_dir) / "baseline" / sequence / f"{sequence}_001_time.value"
@@ -67,6 +72,8 @@ class VOTBenchmark(Benchmark):
             VOT2019 ``[46, 291]``, from the challenges' stacks).
         reinit_delay: frames from a failure to the re-initialisation (5).
         burnin: frames from each initialisation left out of accuracy (10).
+        sequences: an explicit subset of the sequence names (None: the whole data set, which
+            must be complete where its size is known: :data:`SIZES`).
     """
 
     def __init__(
@@ -76,6 +83,7 @@ class VOTBenchmark(Benchmark):
         eao_interval: tuple[int, int] | list[int],
         reinit_delay: int,
         burnin: int,
+        sequences: Sequence[str] | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
         self.name = name
@@ -87,12 +95,13 @@ class VOTBenchmark(Benchmark):
         self.eao_interval = (low, high)
         self.reinit_delay = int(reinit_delay)
         self.burnin = int(burnin)
-        self._sequences: list[VotSequence] | None = None
+        self.official_count = SIZES.get(name)
+        if self.official_count is None:
+            log.warning("%s: unknown VOT data set, its completeness is not checked", name)
+        self.select(sequences)
 
-    def sequences(self) -> list[VotSequence]:
-        if self._sequences is None:
-            self._sequences = read_vot(self.root, self.name)
-        return self._sequences
+    def _read(self) -> list[VotSequence]:
+        return read_vot(self.root, self.name)
 
     result_layout = "baseline/<seq>/<seq>_001.txt"
 
@@ -105,6 +114,16 @@ class VOTBenchmark(Benchmark):
             for p in Path(tracker_dir).glob("baseline/*/*_001.txt")
             if p.name == f"{p.parent.name}_001.txt"
         }
+
+    def _check_results(self, tracker_dir: Path, sequence: VotSequence) -> None:
+        path = trajectory_path(tracker_dir, sequence.name)
+        lines = len(read_trajectory(path))
+        if lines != len(sequence.frames):
+            raise ValueError(
+                f"{path} has {lines} lines for {len(sequence.frames)} frames: a stale result; "
+                "delete it to rerun the sequence"
+            )
+        self._tracker_seconds(tracker_dir, sequence)
 
     def _write_results(self, tracker_dir: Path, job: SupervisedJob) -> str:
         # Times first, trajectory last: the trajectory file marks the sequence as finished.
@@ -121,7 +140,7 @@ class VOTBenchmark(Benchmark):
 
         return SupervisedJob(seq.name, seq.frames, seq.gt, overlaps, self.reinit_delay)
 
-    def score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
+    def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
         """Score the result files in ``tracker_dir`` (the result dict, EAO curve included).
         Trajectories may hold boxes or polygons; time files are optional (no ``FPS`` without)."""
         tracker_dir = Path(tracker_dir)
@@ -139,7 +158,7 @@ class VOTBenchmark(Benchmark):
             scores.append(score)
             runs.extend(eao_runs(overlaps, trajectory.status))
             timed = int(np.count_nonzero(trajectory.status != SKIPPED))
-            seconds = self._tracker_seconds(tracker_dir, seq.name)
+            seconds = self._tracker_seconds(tracker_dir, seq)
             total_frames += timed
             total_seconds += seconds
             row = {
@@ -189,13 +208,19 @@ class VOTBenchmark(Benchmark):
         if total_seconds > 0:
             result["metrics"]["FPS"] = fps(total_frames, total_seconds)
         if np.isnan(eao):
-            result["note"] += (
-                f" EAO is NaN: no run reaches {self.eao_interval[0]} frames (sequences too short)."
+            # the runs are what is short, not necessarily the sequences: failures cut them
+            reason = (
+                f"no run (from an initialisation to the next failure or the sequence end) is "
+                f"longer than {self.eao_interval[0]} frames, the start of the EAO interval; the "
+                f"longest has {max(len(o) for o, _ in runs)}"
             )
+            result["undefined"] = {"EAO": reason}
+            result["note"] += f" EAO is undefined: {reason}."
         return result
 
     @staticmethod
-    def _tracker_seconds(tracker_dir: Path, name: str) -> float:
-        """Tracker seconds on a sequence (0 when results came without a time file)."""
-        path = time_path(tracker_dir, name)
-        return float(np.loadtxt(path, ndmin=1).sum()) if path.is_file() else 0.0
+    def _tracker_seconds(tracker_dir: Path, seq: VotSequence) -> float:
+        """Tracker seconds on a sequence (0 when results came without a time file, e.g. from
+        another tool; a time file of another length is a stale result)."""
+        path = time_path(tracker_dir, seq.name)
+        return float(read_times(path, len(seq.frames)).sum()) if path.is_file() else 0.0

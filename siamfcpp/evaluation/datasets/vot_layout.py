@@ -59,8 +59,10 @@ def init_box_xywh(region: np.ndarray) -> np.ndarray:
     cx, cy = np.mean(xs), np.mean(ys)
     x1, x2, y1, y2 = xs.min(), xs.max(), ys.min(), ys.max()
     area = np.linalg.norm(r[0:2] - r[2:4]) * np.linalg.norm(r[2:4] - r[4:6])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.sqrt(area / ((x2 - x1) * (y2 - y1)))
+    bbox_area = (x2 - x1) * (y2 - y1)
+    # a one-pixel-wide rectangle has no extent between its pixel corners: no correction then
+    # (the limit of the formula for thin rectangles)
+    scale = np.sqrt(area / bbox_area) if bbox_area > 0 else np.float32(1)
     w, h = scale * (x2 - x1) + 1, scale * (y2 - y1) + 1
     box = np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float32).astype(np.float64)
     if not np.isfinite(box).all():
@@ -78,40 +80,69 @@ def region_corners(region: np.ndarray) -> np.ndarray:
 
 
 def read_groundtruth(path: Path) -> list[np.ndarray]:
-    """Ground-truth regions of a ``groundtruth.txt``: one array of 4 or 8 numbers per frame, as
-    float32 values (the toolkit's)."""
+    """Ground-truth regions of a ``groundtruth.txt``: one array of 4 or 2n numbers per frame, as
+    float32 values (the toolkit's); line ``t + 1`` is frame ``t``, only trailing blank lines are
+    allowed."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ground truth {path} does not exist")
+    lines = path.read_text().rstrip().splitlines()
     regions = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
-            continue
+            raise ValueError(
+                f"{path}:{line_no}: blank line (every frame needs its region): fix the file"
+            )
         regions.append(_parse_region(line, path, line_no))
     if not regions:
         raise ValueError(f"ground truth {path} is empty")
     return regions
 
 
+def polygon_area(region: np.ndarray) -> float:
+    """Area of a region (a rectangle ``x, y, w, h`` or a polygon of 4 corners, shoelace)."""
+    r = np.asarray(region, dtype=np.float64).ravel()
+    if r.size == 4:
+        return float(r[2] * r[3]) if r[2] > 0 and r[3] > 0 else 0.0
+    xs, ys = r[0::2], r[1::2]
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
+
+
 def _parse_region(text: str, path: Path, line_no: int) -> np.ndarray:
-    """A ground-truth region as the toolkit reads it (float32 numbers; tabs also separate)."""
-    return parse_region(text.replace("\t", ","), f"{path}:{line_no}", codes=False)
+    """A ground-truth region as the toolkit reads it (float32 numbers; tabs also separate), with
+    an area (a region without one has no pixel to track or to score against)."""
+    values = parse_region(text.replace("\t", ","), f"{path}:{line_no}", codes=False)
+    if polygon_area(values) <= 0:
+        raise ValueError(
+            f"{path}:{line_no}: region {text.strip()!r} has no area (no pixel to track or to "
+            "score against): fix the annotation"
+        )
+    return values
 
 
 def _make_sequence(
-    name: str, frames: list[Path], regions: list[np.ndarray], image_size: tuple[int, int]
+    name: str,
+    frames: list[Path],
+    regions: list[np.ndarray],
+    image_size: tuple[int, int],
+    source: str,
 ) -> VotSequence:
+    """A checked sequence; ``source`` names where the regions come from (region ``t`` is its
+    entry ``t + 1``)."""
     if len(frames) != len(regions):
         raise ValueError(
             f"sequence {name}: {len(frames)} frames but {len(regions)} ground-truth regions "
             f"(frames in {frames[0].parent if frames else '?'}); the data set is incomplete"
         )
-    missing = [f for f in frames if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"sequence {name}: {len(missing)} frame(s) missing, first {missing[0]}; "
-            "re-download or re-extract the data set"
-        )
+    width, height = image_size
+    for t, region in enumerate(regions):
+        corners = region_corners(region)
+        xs, ys = corners[0::2], corners[1::2]
+        if xs.max() <= 0 or ys.max() <= 0 or xs.min() >= width or ys.min() >= height:
+            raise ValueError(
+                f"{source}:{t + 1}: region {region.tolist()} lies outside the {width}x{height} "
+                "image (0-based pixels): fix the annotation or the image size"
+            )
     return VotSequence(
         name=name,
         frames=frames,
@@ -148,6 +179,38 @@ def _read_properties(path: Path) -> dict[str, str]:
     return props
 
 
+def _frames_of(folder: Path, props: dict[str, str], count: int, source: Path) -> list[Path]:
+    """Frame files of a workspace sequence: the ``sequence`` file's ``channels.color`` pattern
+    (``color/%08d.jpg``) for frames ``1 .. count``, else the images in the folder."""
+    pattern = props.get("channels.color")
+    if not pattern:
+        return _list_frames(folder)
+    try:
+        names = [pattern % (i + 1) for i in range(count)]
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{source}: channels.color={pattern!r} is not a frame-number pattern such as "
+            f"color/%08d.jpg ({err}): fix the file"
+        ) from err
+    return [folder / n for n in names]
+
+
+def _size_of(props: dict[str, str], first_frame: Path, source: Path) -> tuple[int, int]:
+    """Image size from the ``sequence`` file (``width`` / ``height``), else from the first frame."""
+    if "width" not in props and "height" not in props:
+        return _image_size(first_frame)
+    try:
+        width, height = int(props["width"]), int(props["height"])
+        if width <= 0 or height <= 0:
+            raise ValueError("not positive")
+    except (KeyError, ValueError) as err:
+        raise ValueError(
+            f"{source}: width={props.get('width')!r} height={props.get('height')!r} is not a "
+            f"positive image size ({err}): fix or delete these lines"
+        ) from err
+    return width, height
+
+
 def _read_workspace(list_file: Path) -> list[VotSequence]:
     base = list_file.parent
     names = [n.strip() for n in list_file.read_text().splitlines() if n.strip()]
@@ -158,18 +221,13 @@ def _read_workspace(list_file: Path) -> list[VotSequence]:
         folder = base / name
         if not folder.is_dir():
             raise FileNotFoundError(f"{list_file} lists {name!r} but {folder} does not exist")
-        regions = read_groundtruth(folder / "groundtruth.txt")
-        props = _read_properties(folder / "sequence")
-        pattern = props.get("channels.color")
-        if pattern:
-            frames = [folder / (pattern % (i + 1)) for i in range(len(regions))]
-        else:
-            frames = _list_frames(folder)
-        if "width" in props and "height" in props:
-            size = (int(props["width"]), int(props["height"]))
-        else:
-            size = _image_size(frames[0])
-        sequences.append(_make_sequence(name, frames, regions, size))
+        gt_file = folder / "groundtruth.txt"
+        regions = read_groundtruth(gt_file)
+        props_file = folder / "sequence"
+        props = _read_properties(props_file)
+        frames = _frames_of(folder, props, len(regions), props_file)
+        size = _size_of(props, frames[0], props_file)
+        sequences.append(_make_sequence(name, frames, regions, size, str(gt_file)))
     return sequences
 
 
@@ -179,9 +237,19 @@ def _read_pysot_json(json_file: Path) -> list[VotSequence]:
         meta = json.loads(json_file.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{json_file} is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or not meta:
+        raise ValueError(f"{json_file}: expected an object of sequences, got {type(meta).__name__}")
     sequences = []
     for name in sorted(meta):
         entry = meta[name]
+        where = f"{json_file}: sequence {name}"
+        missing = [k for k in ("gt_rect", "width", "height") if k not in (entry or {})]
+        if missing:
+            raise ValueError(f"{where} has no {missing} (pysot layout): fix or re-download it")
+        try:
+            size = (int(entry["width"]), int(entry["height"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: width / height are not integers ({err})") from err
         regions = [
             _parse_region(",".join(str(v) for v in r), json_file, i + 1)
             for i, r in enumerate(entry["gt_rect"])
@@ -190,9 +258,7 @@ def _read_pysot_json(json_file: Path) -> list[VotSequence]:
             frames = [root / p for p in entry["img_names"]]
         else:
             frames = _list_frames(root / entry.get("video_dir", name))
-        sequences.append(
-            _make_sequence(name, frames, regions, (int(entry["width"]), int(entry["height"])))
-        )
+        sequences.append(_make_sequence(name, frames, regions, size, f"{where}, gt_rect entry"))
     return sequences
 
 
