@@ -150,17 +150,22 @@ def _one_step(engine, model: str, num_frames: int) -> tuple[np.ndarray, np.ndarr
 
 
 def _deviation(
-    compose_config, tmp_path, num_frames: int, model: str = "alexnet", **options
+    compose_config,
+    tmp_path,
+    num_frames: int,
+    model: str = "alexnet",
+    inference: dict | None = None,
+    **options,
 ) -> tuple[float, float]:
     """Largest score-map (per-target trackers; else nan) and box deviation of the inference form
-    from the reference network on the same path."""
+    (with the ``inference`` options) from the reference network on the same path (``options``)."""
+    forms = {"inference": {"network": "inference", **(inference or {})}}
+    forms["reference"] = {"network": "reference"}
     runs = {
         network: _one_step(
-            _engine(compose_config, tmp_path, model=model, network=network, **options),
-            model,
-            num_frames,
+            _engine(compose_config, tmp_path, model=model, **form, **options), model, num_frames
         )
-        for network in ("inference", "reference")
+        for network, form in forms.items()
     }
     (boxes, scores), (ref_boxes, ref_scores) = runs["inference"], runs["reference"]
     # the boxes move, so agreeing boxes are not a constant output
@@ -200,44 +205,51 @@ def test_multi_template_inference_form_matches_the_reference_network(
     assert box < BOX_TOLERANCE_PX
 
 
+@pytest.mark.slow
+def test_compiled_engine_matches_the_reference_network(compose_config, tmp_path):
+    """``tracker.compile=default`` (inductor on the CPU) with the shift xcorr: the engine's
+    search is compiled on its first step and keeps the boxes."""
+    _, box = _deviation(
+        compose_config, tmp_path, 6, inference={"xcorr": "shift", "compile": "default"}
+    )
+    print(f"compiled engine, inference vs reference network: boxes {box:.1e} px")
+    assert box < BOX_TOLERANCE_PX
+
+
 # ------------------------------------------------------------------ CUDA
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize(
-    "options",
+    "inference",
     [
-        {"cuda_graph": "true"},
-        {"cuda_graph": "true", "channels_last": "true", "xcorr": "shift"},
-        {"cuda_graph": "true", "channels_last": "true", "stem": "space_to_depth"},
-        {"cuda_graph": "true", "fuse_relu": "true", "channels_last": "true"},
-        {
-            "cuda_graph": "true",
-            "channels_last": "true",
-            "xcorr": "shift",
-            "compile": "max-autotune-no-cudagraphs",
-        },
+        {},
+        {"channels_last": "true", "xcorr": "shift"},
+        {"channels_last": "true", "stem": "space_to_depth"},
+        {"channels_last": "true", "fuse_relu": "true"},
+        {"channels_last": "true", "xcorr": "shift", "compile": "max-autotune-no-cudagraphs"},
+        {"channels_last": "true", "xcorr": "shift", "compile": "default"},
     ],
-    ids=lambda options: "-".join(f"{k}={v}" for k, v in options.items()),
+    ids=lambda options: "-".join(f"{k}={v}" for k, v in options.items()) or "default",
 )
 @pytest.mark.parametrize("model", ["alexnet", "googlenet"])
 def test_cuda_graph_engine_inference_form_matches_the_reference_network(
-    compose_config, tmp_path, model, options
+    compose_config, tmp_path, model, inference
 ):
     """The engine's whole step captured as a CUDA graph with the inference form in it (compiled
-    first where ``compile`` is set): one step within 1e-3 px of the same engine on the
-    reference network (TF32 off)."""
+    first where ``compile`` is set): one step on every frame within 1e-3 px of the same engine on
+    the reference network (TF32 off)."""
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    runs = {}
-    for network in ("inference", "reference"):
-        form = options if network == "inference" else {"cuda_graph": "true"}
-        engine = _engine(
-            compose_config, tmp_path, model=model, device="cuda", network=network, **form
-        )
-        runs[network] = _one_step(engine, model, 40)[0]
-        assert engine._graph is not None
-    box = float(np.abs(runs["inference"] - runs["reference"]).max())
-    print(f"{model} {options} on CUDA, inference vs reference network: boxes {box:.1e} px")
+    _, box = _deviation(
+        compose_config,
+        tmp_path,
+        40,
+        model=model,
+        inference=inference,
+        device="cuda",
+        cuda_graph="true",
+    )
+    print(f"{model} {inference} on CUDA, inference vs reference network: boxes {box:.1e} px")
     assert box < BOX_TOLERANCE_PX

@@ -106,6 +106,7 @@ def test_short_run_writes_checkpoints_that_resume_and_load(tmp_path):
     assert not (resumed / "checkpoints" / "epoch=0.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_googlenet_trains_on_the_built_in_data_and_its_checkpoint_tracks(tmp_path):
     """``python train.py backbone=googlenet``: the targets follow the GoogLeNet head's score map
     (13 cells on the built-in 255-pixel crops), and the .ckpt evaluates at the tracker's 303."""
