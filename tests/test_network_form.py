@@ -5,7 +5,8 @@
 * Parity of the inference form with the reference network inside the trackers, on the parity
   fixtures (parity-recipe weights, both sequences in two slots, every frame tracked from the
   original's previous box so that both forms see the same crops): score maps within 1e-5, boxes
-  within 1e-3 px on the CPU (issue 18).
+  within 1e-3 px on the CPU (issue 18); on CUDA (``-m gpu``) the whole step as a CUDA graph,
+  compiled too, within the fast path's GPU tolerance, 0.05 px.
 
 Measured on the CPU (2-core EPYC, torch 2.13.0), largest deviation of the inference form from the
 reference network over the frames checked (AlexNet: the first 8 frames; multi-template: 6):
@@ -15,7 +16,7 @@ reference network over the frames checked (AlexNet: the first 8 frames; multi-te
 | reference tracker, score map / boxes | 3.1e-6 / 3.8e-5 px | 1.5e-7 / 3.1e-5 px |
 | device engine, boxes | 3.8e-5 px | 3.1e-5 px |
 | device engine, shift xcorr compiled (inductor, 6 frames, slow), boxes | 5.3e-5 px | |
-| multi-template engine, memory updated every 2 frames, boxes | 9.5e-5 px | |
+| multi-template engine, memory updated every 2 frames, boxes | 5.3e-5 px | |
 | multi-template tracker (slots), memory updated, boxes | 3.1e-4 px | |
 """
 
@@ -36,6 +37,7 @@ from tests.test_device_engine import _engine, _fixture_sequences
 
 SCORE_TOLERANCE = 1e-5
 BOX_TOLERANCE_PX = 1e-3
+GPU_TOLERANCE_PX = 0.05  # the fast path's GPU tolerance (tests/test_device_engine.py)
 # frames of each fixture sequence: a few by default (CPU time), all 40 in the slow GoogLeNet runs
 FRAMES = {"alexnet": 8, "googlenet": 40}
 MEMORY = {"memory_update": "true", "mem_step": 2, "mem_len": 3, "mem_coef": 0.6}
@@ -239,8 +241,8 @@ def test_cuda_graph_engine_inference_form_matches_the_reference_network(
     compose_config, tmp_path, model, inference
 ):
     """The engine's whole step captured as a CUDA graph with the inference form in it (compiled
-    first where ``compile`` is set): one step on every frame within 1e-3 px of the same engine on
-    the reference network (TF32 off)."""
+    first where ``compile`` is set): one step on every frame within the fast path's GPU tolerance
+    (issue 18) of the same engine on the reference network (TF32 off)."""
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     _, box = _deviation(
@@ -253,4 +255,4 @@ def test_cuda_graph_engine_inference_form_matches_the_reference_network(
         cuda_graph="true",
     )
     print(f"{model} {inference} on CUDA, inference vs reference network: boxes {box:.1e} px")
-    assert box < BOX_TOLERANCE_PX
+    assert box < GPU_TOLERANCE_PX
