@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import siamfcpp  # noqa: F401  (registers the configs' resolvers)
+from siamfcpp.evaluation.datasets.base import SequenceData
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -30,3 +33,13 @@ def compose_config(
 def compose_config_fixture() -> Callable[..., DictConfig]:
     """:func:`compose_config` as a fixture."""
     return compose_config
+
+
+def write_png_sequence(directory: Path, name: str, frames, gt) -> SequenceData:
+    """``frames`` written as ``directory/0000.png ...``: a sequence for the run loops' tests."""
+    directory.mkdir(parents=True)
+    paths = []
+    for t, frame in enumerate(frames):
+        paths.append(directory / f"{t:04d}.png")
+        cv2.imwrite(str(paths[-1]), frame)
+    return SequenceData(name=name, frames=paths, gt=np.asarray(gt, np.float64))

@@ -24,7 +24,6 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from siamfcpp.data.sources.synthetic import generate_sequence
-from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.pipeline import evaluate
 from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run
 from siamfcpp.geometry import get_subwindow
@@ -34,6 +33,7 @@ from siamfcpp.model.inference import build_inference_network
 from siamfcpp.tracking.crop import crop_bilinear
 from siamfcpp.tracking.device_engine import DeviceEngine, MultiTemplateDeviceEngine
 from siamfcpp.tracking.engine import SlotError, build_engine
+from tests.conftest import write_png_sequence
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -201,15 +201,6 @@ def test_memory_update_matches_the_reference_tracker(compose_config, tmp_path):
 # ------------------------------------------------------------------ batching and the run loop
 
 
-def _write(directory: Path, name: str, frames, gt) -> SequenceData:
-    directory.mkdir(parents=True)
-    paths = []
-    for t, frame in enumerate(frames):
-        paths.append(directory / f"{t:04d}.png")
-        cv2.imwrite(str(paths[-1]), frame)
-    return SequenceData(name=name, frames=paths, gt=np.asarray(gt, np.float64))
-
-
 @pytest.fixture(scope="module")
 def sequences(tmp_path_factory):
     """Fixture sequences (320x240, 480x272) and synthetic ones (320x240) of 4..9 frames."""
@@ -218,10 +209,14 @@ def sequences(tmp_path_factory):
     fixture, _ = _fixture_sequences()
     for k, length in ((0, 9), (1, 6)):
         frames, gt = fixture[k]
-        seqs.append(_write(root / f"fixture{k}", f"fixture{k}", frames[:length], gt[:length]))
+        seqs.append(
+            write_png_sequence(root / f"fixture{k}", f"fixture{k}", frames[:length], gt[:length])
+        )
     for seed, length in ((3, 4), (4, 7), (5, 5)):
         frames, boxes = generate_sequence(seed=seed, num_frames=length)
-        seqs.append(_write(root / f"synthetic{seed}", f"synthetic{seed}", frames, boxes))
+        seqs.append(
+            write_png_sequence(root / f"synthetic{seed}", f"synthetic{seed}", frames, boxes)
+        )
     return seqs
 
 

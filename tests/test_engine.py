@@ -8,8 +8,6 @@ frames 5-8; the same effect as in test_tracker_parity.py's free-running note). C
 on the first three updates of every sequence, 0.5 px on all frames.
 """
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -21,19 +19,11 @@ from siamfcpp.evaluation.datasets.base import SequenceData
 from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run, track_one_pass
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.tracking.engine import SequentialSlots, TrackerSlots
+from tests.conftest import write_png_sequence
 from tests.parity_weights import TRACKER_FIXTURE, write_parity_checkpoint
 
 EARLY_TOLERANCE_PX = 1e-3  # first three updates
 TOLERANCE_PX = 0.5  # every frame
-
-
-def _write(directory: Path, name: str, frames, gt) -> SequenceData:
-    directory.mkdir(parents=True)
-    paths = []
-    for t, frame in enumerate(frames):
-        paths.append(directory / f"{t:04d}.png")
-        cv2.imwrite(str(paths[-1]), frame)
-    return SequenceData(name=name, frames=paths, gt=np.asarray(gt, np.float64))
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +36,15 @@ def sequences(tmp_path_factory):
             cv2.imdecode(data[f"seq{k}_frame{t:03d}"], cv2.IMREAD_COLOR) for t in range(length)
         ]
         seqs.append(
-            _write(root / f"fixture{k}", f"fixture{k}", frames, data[f"seq{k}_gt"][:length])
+            write_png_sequence(
+                root / f"fixture{k}", f"fixture{k}", frames, data[f"seq{k}_gt"][:length]
+            )
         )
     for seed, length in ((3, 4), (4, 7), (5, 5)):
         frames, boxes = generate_sequence(seed=seed, num_frames=length)
-        seqs.append(_write(root / f"synthetic{seed}", f"synthetic{seed}", frames, boxes))
+        seqs.append(
+            write_png_sequence(root / f"synthetic{seed}", f"synthetic{seed}", frames, boxes)
+        )
     return seqs
 
 
