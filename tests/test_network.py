@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
+from siamfcpp.model.backbones.googlenet import InceptionA, pool_branch
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import score_map_centres
 from tests.parity_weights import FIXTURES, write_parity_checkpoint
@@ -120,3 +122,70 @@ def test_forward_matches_original(backbone: str, tmp_path: Path) -> None:
         # float32 reduction-order noise only: boxes are in pixels (up to ~400), scores in [0, 1]
         tolerance = 1e-3 if "boxes" in name else 1e-5
         assert error < tolerance, f"{backbone} {name} differs from the original by {error}"
+
+
+@pytest.mark.parametrize("xcorr", ["unfold", "shift"])
+def test_xcorr_forms_train_like_grouped(xcorr: str, tmp_path: Path) -> None:
+    """model.xcorr changes how the training step computes, not what: the loss's gradients with
+    the unfold / shift cross-correlation equal the original's grouped convolution's (in float64:
+    in float32 the batch-norm backward of two samples amplifies rounding to a few percent)."""
+    grads = {}
+    for form in ("grouped", xcorr):
+        cfg = OmegaConf.load(CONF / "backbone" / "alexnet.yaml").model
+        cfg.xcorr = form
+        model = instantiate(cfg).train()
+        load_checkpoint(model, write_parity_checkpoint("alexnet", tmp_path))
+        model.double()
+        gen = torch.Generator().manual_seed(0)
+        out = model(
+            torch.rand(2, 3, 127, 127, generator=gen, dtype=torch.float64) * 255,
+            torch.rand(2, 3, 303, 303, generator=gen, dtype=torch.float64) * 255,
+        )
+        (out["cls"].sum() + out["ctr"].sum() + out["boxes"].mean()).backward()
+        grads[form] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    # biases right before a batch norm have a zero gradient in exact arithmetic: compare every
+    # gradient against the largest one of the network
+    largest = max(g.abs().max().item() for g in grads["grouped"].values())
+    for name, expected in grads["grouped"].items():
+        error = (grads[xcorr][name] - expected).abs().max().item() / largest
+        assert error < 1e-9, f"{xcorr}: gradient of {name} differs by {error:.2e} (relative)"
+
+
+def test_unknown_xcorr_is_refused() -> None:
+    cfg = OmegaConf.load(CONF / "backbone" / "alexnet.yaml").model
+    cfg.xcorr = "fft"
+    with pytest.raises(InstantiationException, match="xcorr must be one of"):
+        instantiate(cfg)
+
+
+def test_training_pool_branch_commutes_exactly() -> None:
+    """GoogLeNet in training runs the pooling branch's 1x1 conv before the average pool (fewer
+    channels to pool): the same outputs and gradients as the original's order, in float64."""
+    torch.manual_seed(0)
+    block = InceptionA(32, pool_features=8).double().train()
+    x = torch.randn(2, 32, 9, 9, dtype=torch.float64)
+    results = []
+    for conv_first in (False, True):
+        block.zero_grad()
+        out = pool_branch(block.branch_pool, x, conv_first=conv_first)
+        (
+            out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)
+        ).sum().backward()
+        results.append((out.detach(), block.branch_pool.conv.weight.grad.clone()))
+    (out0, grad0), (out1, grad1) = results
+    assert (out0 - out1).abs().max() < 1e-12
+    assert (grad0 - grad1).abs().max() < 1e-12 * grad0.abs().max().clamp_min(1.0)
+    # the block uses it in training only; evaluation keeps the original's order
+    block.eval()
+    assert torch.equal(
+        block(x),
+        torch.cat(
+            [
+                block.branch1x1(x),
+                block.branch5x5_2(block.branch5x5_1(x)),
+                block.branch3x3dbl_3(block.branch3x3dbl_2(block.branch3x3dbl_1(x))),
+                block.branch_pool(torch.nn.functional.avg_pool2d(x, 3, 1, 1)),
+            ],
+            1,
+        ),
+    )
