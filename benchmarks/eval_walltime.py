@@ -222,7 +222,8 @@ def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[l
     configs = [
         (b, p, n, False) for n in args.networks for b in args.batch_sizes for p in args.precisions
     ]
-    if kind == "got10k" and cuda and gpu_jpeg_decoding() is not None:  # nvJPEG, if installed
+    nvjpeg = args.nvjpeg and gpu_jpeg_decoding() is not None  # where installed
+    if kind == "got10k" and cuda and nvjpeg:
         configs.append((max(args.batch_sizes), args.precisions[-1], args.networks[0], True))
     engines = []
     for batch, precision, network, gpu_decode in configs:
@@ -403,6 +404,12 @@ def main() -> None:
     parser.add_argument("--decode-frames", type=int, default=3000)
     parser.add_argument("--decode-workers", type=int, default=None, help="default: cores - 1")
     parser.add_argument("--root", default=None, help="cache of the generated data (default: tmp)")
+    parser.add_argument(
+        "--no-nvjpeg",
+        dest="nvjpeg",
+        action="store_false",
+        help="no gpu_decode=true row even where torchvision is installed",
+    )
     parser.add_argument(
         "--no-bytecode-cache",
         action="store_true",
