@@ -17,7 +17,6 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
-from siamfcpp.model.backbones.googlenet import InceptionA, pool_branch
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.model.layers import score_map_centres
 from tests.parity_weights import FIXTURES, write_parity_checkpoint
@@ -156,36 +155,3 @@ def test_unknown_xcorr_is_refused() -> None:
     cfg.xcorr = "fft"
     with pytest.raises(InstantiationException, match="xcorr must be one of"):
         instantiate(cfg)
-
-
-def test_training_pool_branch_commutes_exactly() -> None:
-    """GoogLeNet in training runs the pooling branch's 1x1 conv before the average pool (fewer
-    channels to pool): the same outputs and gradients as the original's order, in float64."""
-    torch.manual_seed(0)
-    block = InceptionA(32, pool_features=8).double().train()
-    x = torch.randn(2, 32, 9, 9, dtype=torch.float64)
-    results = []
-    for conv_first in (False, True):
-        block.zero_grad()
-        out = pool_branch(block.branch_pool, x, conv_first=conv_first)
-        (
-            out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)
-        ).sum().backward()
-        results.append((out.detach(), block.branch_pool.conv.weight.grad.clone()))
-    (out0, grad0), (out1, grad1) = results
-    assert (out0 - out1).abs().max() < 1e-12
-    assert (grad0 - grad1).abs().max() < 1e-12 * grad0.abs().max().clamp_min(1.0)
-    # the block uses it in training only; evaluation keeps the original's order
-    block.eval()
-    assert torch.equal(
-        block(x),
-        torch.cat(
-            [
-                block.branch1x1(x),
-                block.branch5x5_2(block.branch5x5_1(x)),
-                block.branch3x3dbl_3(block.branch3x3dbl_2(block.branch3x3dbl_1(x))),
-                block.branch_pool(torch.nn.functional.avg_pool2d(x, 3, 1, 1)),
-            ],
-            1,
-        ),
-    )

@@ -24,22 +24,6 @@ def _basic(in_channels: int, out_channels: int, kernel_size, stride=1, padding=0
     )
 
 
-def pool_branch(branch: ConvBNReLU, x: Tensor, conv_first: bool) -> Tensor:
-    """Inception's pooling branch: a 3x3 average pool (stride 1, zero padding counted), then
-    ``branch`` (bias-free 1x1 conv, BN, ReLU).
-
-    Pool and bias-free conv are both linear and commute exactly, so with ``conv_first`` the conv
-    runs first and the pool averages its 4-6x fewer output channels (same result up to float
-    rounding). Training does this: on an H200 the pool's forward and backward over all input
-    channels took a third of GoogLeNet's bf16 channels-last step. Evaluation keeps the original's
-    order, so the network as trained reproduces the original number for number.
-    """
-    if not conv_first:
-        return branch(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
-    pooled = F.avg_pool2d(branch.conv(x), kernel_size=3, stride=1, padding=1)
-    return branch.relu(branch.bn(pooled))
-
-
 class InceptionA(nn.Module):
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
@@ -54,7 +38,7 @@ class InceptionA(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         branch5x5 = self.branch5x5_2(self.branch5x5_1(x))
         branch3x3dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        branch_pool = pool_branch(self.branch_pool, x, conv_first=self.training)
+        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
         return torch.cat([self.branch1x1(x), branch5x5, branch3x3dbl, branch_pool], 1)
 
 
@@ -98,7 +82,7 @@ class InceptionC(nn.Module):
             self.branch7x7dbl_5,
         ):
             branch7x7dbl = layer(branch7x7dbl)
-        branch_pool = pool_branch(self.branch_pool, x, conv_first=self.training)
+        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
         return torch.cat([self.branch1x1(x), branch7x7, branch7x7dbl, branch_pool], 1)
 
 
