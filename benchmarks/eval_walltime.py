@@ -14,16 +14,23 @@ process (start-up, network build, decoding, tracking, scoring and result files i
   ``tracker.xcorr=shift tracker.compile=max-autotune-no-cudagraphs``) and / or ``reference``
   (``tracker.network=reference``, the module as trained).
 
-Columns from the run's ``metrics.json`` ``timing``: tracking-loop seconds, tracked frames/s, the
-loop's share waiting for decoded frames and the device's busy share. Deviation: largest box
-difference from the reference run on the sequences both tracked (GOT; random weights make the
-AlexNet tracker chaotic: see ``lockstep_deviation.py``), VOT: sequences with the same per-frame
-status (init / tracked / failure / skipped) and the failure counts. Where torchvision is
-installed, one more GOT-10k row decodes the JPEG frames on the GPU (``gpu_decode=true``,
-nvJPEG). Also printed: decoding
-frames/s (OpenCV in one and in W processes; nvJPEG through torchvision where installed) and a
-profile of one engine step (:meth:`~siamfcpp.tracking.device_engine.DeviceEngine.profile`).
-Random weights.
+Columns from the run's ``metrics.json`` ``timing``: tracking-loop seconds, scoring seconds,
+tracked frames/s, the loop's share waiting for decoded frames and the device's busy share (the
+rest of the wall time is the process's start-up: imports, network, data set index, and exit).
+Deviation: largest box difference from the reference run on the sequences both tracked (GOT; random
+weights make the AlexNet tracker chaotic: see ``lockstep_deviation.py``), VOT: sequences with the
+same per-frame status (init / tracked / failure / skipped) and the failure counts. Where torchvision
+is installed, one more GOT-10k row decodes the JPEG frames on the GPU (``gpu_decode=true``, nvJPEG).
+Also printed: decoding frames/s (OpenCV in one and in W processes; nvJPEG through torchvision where
+installed) and a profile of one engine step
+(:meth:`~siamfcpp.tracking.device_engine.DeviceEngine.profile`). Random weights.
+
+Python bytecode: a process compiles every module it imports whose bytecode is not cached. An
+ordinary install caches it at the first import; the H200 image ships torch without it and sets
+PYTHONDONTWRITEBYTECODE, so there every ``evaluate.py`` process spent 3.7 s compiling ~1,000
+modules. As on an ordinary install, the runs here share a bytecode cache (PYTHONPYCACHEPREFIX),
+filled by untimed warm-up runs of both modes on one sequence (``--no-bytecode-cache``: as the
+environment is).
 
     python benchmarks/eval_walltime.py --out walltime.json         # H200, 16 cores: ~4 min
     python benchmarks/eval_walltime.py --out walltime.json --networks inference reference \
@@ -138,6 +145,15 @@ def _names(root: Path) -> list[str]:
     raise FileNotFoundError(f"no val/list.txt or sequences/list.txt under {root}")
 
 
+#: environment of the evaluate.py processes (see the module docstring: the bytecode cache)
+ENV = dict(os.environ)
+
+
+def use_bytecode_cache(cache: Path) -> None:
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    ENV["PYTHONPYCACHEPREFIX"] = str(cache)
+
+
 def evaluate(preset: str, root: Path, out: Path, device: str, overrides: list[str]) -> dict:
     """Run ``evaluate.py`` once; its ``metrics.json`` plus ``wall`` seconds of the process.
     The generated sets are not the official splits, so their sequences are named as an explicit
@@ -155,7 +171,7 @@ def evaluate(preset: str, root: Path, out: Path, device: str, overrides: list[st
         *overrides,
     ]
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -189,24 +205,27 @@ def vot_agreement(reference: Path, engine: Path, names: list[str]) -> str:
 
 
 def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[list]:
-    """Rows of one data set x backbone: the reference, then every engine configuration."""
+    """Rows of one data set x backbone: the reference, then every engine configuration.
+
+    An extrapolated reference (K of the N sequences) is charged its start-up, its tracking loop
+    x N / K and the scoring of N sequences, timed in the first engine run (the same result files
+    and scoring code): ``wall_K + loop_K (N / K - 1) + scoring_N - scoring_K``.
+    """
     preset = PRESETS[(kind, backbone)]
     total = args.sequences
     count = min(args.reference_sequences, total)
     ref_root = reference_subset(kind, root, count, work) if count < total else root
     ref_out = work / f"{kind}_{backbone}_reference"
     reference = evaluate(preset, ref_root, ref_out, args.device, ["tracker=siamfcpp"])
-    loop = reference["timing"]["seconds"]
-    ref_wall = reference["wall"] - loop + loop * total / count
-    label = "reference" if count == total else f"reference ({count} seqs, extrapolated)"
-    rows = [_row(kind, backbone, label, ref_wall, reference, total / count, "1.00x", "-")]
     names = [s["name"] for s in reference["sequences"]]
     cuda = args.device.startswith("cuda")
     configs = [
         (b, p, n, False) for n in args.networks for b in args.batch_sizes for p in args.precisions
     ]
-    if kind == "got10k" and cuda and gpu_jpeg_decoding() is not None:  # nvJPEG, if installed
+    nvjpeg = args.nvjpeg and gpu_jpeg_decoding() is not None  # where installed
+    if kind == "got10k" and cuda and nvjpeg:
         configs.append((max(args.batch_sizes), args.precisions[-1], args.networks[0], True))
+    engines = []
     for batch, precision, network, gpu_decode in configs:
         overrides = [
             "tracker=siamfcpp_fast",
@@ -223,9 +242,33 @@ def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[l
             deviation = f"{one_pass_deviation(ref_out, out):.2e} px"
         else:
             deviation = vot_agreement(ref_out, out, names)
+        engines.append((mode, result, deviation))
+    timing = reference["timing"]
+    ref_wall = reference["wall"] + timing["seconds"] * (total / count - 1)
+    if count < total and engines:
+        ref_wall += engines[0][1]["timing"]["scoring_seconds"] - timing["scoring_seconds"]
+    label = "reference" if count == total else f"reference ({count} seqs, extrapolated)"
+    rows = [_row(kind, backbone, label, ref_wall, reference, total / count, "1.00x", "-")]
+    for mode, result, deviation in engines:
         ratio = f"{ref_wall / result['wall']:.2f}x"
         rows.append(_row(kind, backbone, mode, result["wall"], result, 1, ratio, deviation))
     return rows
+
+
+def warm_up(args, root: Path, work: Path) -> None:
+    """Untimed runs of the reference and of the first engine configuration on one sequence,
+    which fill the bytecode cache."""
+    backbone = args.backbones[0] if args.backbones else args.vot_backbones[0]
+    subset = reference_subset("got10k", root, 1, work)
+    engine = [
+        "tracker=siamfcpp_fast",
+        f"tracker.precision={args.precisions[-1]}",
+        f"tracker.cuda_graph={str(args.device.startswith('cuda')).lower()}",
+        *network_overrides(args.networks[0], args.engine_options),
+    ]
+    for k, overrides in enumerate((["tracker=siamfcpp"], engine)):
+        out = work / f"warm_up_{k}"
+        evaluate(PRESETS[("got10k", backbone)], subset, out, args.device, overrides)
 
 
 def network_overrides(network: str, engine_options: list[str]) -> list[str]:
@@ -243,6 +286,7 @@ def _row(kind, backbone, mode, wall, result, scale, ratio, deviation) -> list:
         mode,
         f"{wall:.1f}",
         f"{timing['seconds'] * scale:.1f}",
+        f"{timing['scoring_seconds']:.1f}" if scale == 1 else "-",
         f"{timing['frames_per_second']:.1f}",
         ratio,
         f"{timing['decode_wait_share']:.0%}",
@@ -360,6 +404,17 @@ def main() -> None:
     parser.add_argument("--decode-frames", type=int, default=3000)
     parser.add_argument("--decode-workers", type=int, default=None, help="default: cores - 1")
     parser.add_argument("--root", default=None, help="cache of the generated data (default: tmp)")
+    parser.add_argument(
+        "--no-nvjpeg",
+        dest="nvjpeg",
+        action="store_false",
+        help="no gpu_decode=true row even where torchvision is installed",
+    )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run evaluate.py in the environment as is (see the docstring)",
+    )
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
@@ -371,10 +426,14 @@ def main() -> None:
         "frames": args.frames,
         "size": args.size,
         "engine_options": args.engine_options,
+        "bytecode_cache": not args.no_bytecode_cache,
     }
     with tempfile.TemporaryDirectory() as tmp:
         roots = generate(Path(args.root or tmp), args.sequences, args.frames, size)
         work = Path(tmp) / "runs"
+        if not args.no_bytecode_cache:
+            use_bytecode_cache(Path(tmp) / "pycache")
+            warm_up(args, roots["got10k"], work)
         rows = []
         for kind, backbones in (("got10k", args.backbones), ("vot", args.vot_backbones)):
             for backbone in backbones:
@@ -392,6 +451,7 @@ def main() -> None:
         "mode",
         "wall s",
         "loop s",
+        "scoring s",
         "frames/s",
         "vs reference",
         "decode wait",

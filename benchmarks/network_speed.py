@@ -14,8 +14,9 @@ scaled as the parity recipe so that features, scores and boxes look like a train
 stem, fused ReLU); "best-compiled" is it with ``torch.compile`` (``--compile-mode``) and the
 ``shift`` cross-correlation, whose taps the compiler fuses into one kernel. Training rows:
 forward + loss + backward + SGD step of the reference network at the recipe crops (random
-targets), per precision / layout / compile. ``--profile`` prints the top CUDA kernels of one
-search step of the reference and of the fastest form. Rows that would start after
+targets), per precision / layout / compile / ``model.xcorr``. ``--profile`` prints the top CUDA
+kernels of one search step of the reference and of the fastest form, and of one training step
+(float32 and the fastest eager form). Rows that would start after
 ``--budget-s`` are listed as skipped, never dropped.
 
     python benchmarks/network_speed.py --device cuda --out network.json --profile   # H200 < 5 min
@@ -46,6 +47,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from siamfcpp.model.inference import DTYPES, build_inference_network
+from siamfcpp.model.layers import xcorr_form
 from siamfcpp.model.targets import make_densebox_targets
 
 Z_SIZE = 127
@@ -94,11 +96,27 @@ SEARCH_FORMS = {
 # forms that exist only on CUDA
 ONLY_CUDA = ("f16-cl-fused-relu",)
 DERIVED_FORMS = ("best", "best-compiled")
+
+
+@dataclass(frozen=True)
+class TrainForm:
+    """How the training step runs: autocast dtype, memory format, compilation, ``model.xcorr``."""
+
+    amp: torch.dtype | None = None
+    channels_last: bool = False
+    compiled: bool = False
+    xcorr: str = "grouped"
+
+
+BF16 = torch.bfloat16
 TRAIN_FORMS = {
-    "fp32": (None, False, False),
-    "bf16": (torch.bfloat16, False, False),
-    "bf16-cl": (torch.bfloat16, True, False),
-    "bf16-cl-compiled": (torch.bfloat16, True, True),
+    "fp32": TrainForm(),
+    "bf16": TrainForm(amp=BF16),
+    "bf16-cl": TrainForm(amp=BF16, channels_last=CL),
+    "bf16-cl-unfold": TrainForm(amp=BF16, channels_last=CL, xcorr="unfold"),
+    "bf16-cl-shift": TrainForm(amp=BF16, channels_last=CL, xcorr="shift"),
+    "bf16-cl-compiled": TrainForm(amp=BF16, channels_last=CL, compiled=True),
+    "bf16-cl-shift-compiled": TrainForm(amp=BF16, channels_last=CL, compiled=True, xcorr="shift"),
 }
 
 
@@ -450,44 +468,50 @@ class Runner:
         gflop = flops(forward_backward) / 1e9 / count
         return {"module": module, "data": data, "x_size": x_size, "gflop": gflop}
 
+    def train_step(self, name: str, setup: dict) -> Callable[[], None]:
+        """One training step (forward + loss + backward + SGD) of form ``name`` on the batch."""
+        form = TRAIN_FORMS[name]
+        fmt = torch.channels_last if form.channels_last else torch.contiguous_format
+        model = copy.deepcopy(setup["module"].model).to(self.device, memory_format=fmt).train()
+        model.xcorr = xcorr_form(form.xcorr)
+        loss_fn = setup["module"].loss
+        data = dict(setup["data"])
+        data["im_z"] = data["im_z"].contiguous(memory_format=fmt)
+        data["im_x"] = data["im_x"].contiguous(memory_format=fmt)
+        forward = torch.compile(model) if form.compiled else model
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9, weight_decay=5e-5)
+        kind = self.device.split(":")[0]
+        amp = form.amp
+
+        def step() -> None:
+            with torch.autocast(kind, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = loss_fn(forward(data["im_z"], data["im_x"]), data)["total"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step
+
     def train_row(self, backbone: str, name: str, setup: dict) -> None:
-        amp_dtype, channels_last, compiled = TRAIN_FORMS[name]
+        form = TRAIN_FORMS[name]
         batch = self.args.train_batch
         head = [backbone, f"{Z_SIZE}/{setup['x_size']}", name, batch]
         self.free()
         if not self.budget.left():
             self.train_rows.append([*head, "skipped (time budget)", *[""] * 5])
             return
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        model = copy.deepcopy(setup["module"].model).to(self.device, memory_format=fmt).train()
-        loss_fn = setup["module"].loss
-        data = dict(setup["data"])
-        data["im_z"] = data["im_z"].contiguous(memory_format=fmt)
-        data["im_x"] = data["im_x"].contiguous(memory_format=fmt)
-        forward = torch.compile(model) if compiled else model
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9, weight_decay=5e-5)
-        kind = self.device.split(":")[0]
-
-        def step() -> None:
-            with torch.autocast(kind, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)):
-                loss = loss_fn(forward(data["im_z"], data["im_x"]), data)["total"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
         try:
-            ms, _ = self.timing(step, graph=False)
+            ms, _ = self.timing(self.train_step(name, setup), graph=False)
         except Exception as error:
             traceback.print_exc()
             msg = f"error: {type(error).__name__}: {str(error).splitlines()[0][:90]}"
             self.train_rows.append([*head, msg, *[""] * 5])
             return
+        setup.setdefault("ms", {})[name] = ms
         gflop = setup["gflop"]
-        if name == "fp32":
-            setup["fp32_ms"] = ms
-        base = setup.get("fp32_ms")
+        base = setup["ms"].get("fp32")
         tflops = gflop * batch / ms
-        peak = self.args.peak_fp32 if amp_dtype is None else self.args.peak_half
+        peak = self.args.peak_fp32 if form.amp is None else self.args.peak_half
         self.train_rows.append(
             [
                 *head,
@@ -502,7 +526,7 @@ class Runner:
 
     def run_training(self, compiled: bool) -> None:
         names = [n for n in self.args.train_forms if n in TRAIN_FORMS]
-        names = [n for n in names if TRAIN_FORMS[n][2] == compiled]
+        names = [n for n in names if TRAIN_FORMS[n].compiled == compiled]
         if not names:
             return
         for backbone in self.args.backbones:
@@ -514,31 +538,50 @@ class Runner:
 
     # ------------------------------------------------------------------------------ profile
     def profile(self) -> None:
+        """Top kernels of one search step (reference and fastest form, largest batch) and of one
+        training step (fp32 and the fastest uncompiled training form), per backbone."""
         from torch.profiler import ProfilerActivity, profile
 
         cuda = self.device.startswith("cuda")
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         sort = "self_device_time_total" if cuda else "self_cpu_time_total"
         batch = max(self.args.batches)
+
+        def show(title: str, run: Callable[[], object]) -> None:
+            for _ in range(2):
+                run()
+            with profile(activities=activities) as prof:
+                run()
+                if cuda:
+                    torch.cuda.synchronize()
+            print(f"\n#### Profile: {title}\n")
+            print(prof.key_averages().table(sort_by=sort, row_limit=12, max_name_column_width=70))
+
         for backbone in self.args.backbones:
-            ctx = self.contexts[backbone, batch]
-            chosen = [("ref", SEARCH_FORMS["ref"])]
+            ctx = self.contexts.get((backbone, batch))
+            chosen = [("ref", SEARCH_FORMS["ref"])] if ctx else []
             if (backbone, batch) in self.best:
                 chosen.append(self.best[backbone, batch][:2])
             for name, form in chosen:
                 net = build_form(ctx["model"], form)
                 with torch.no_grad():
                     kernels = net.template(as_input(ctx["z"], form))
-                    for _ in range(2):
-                        net.search(as_input(ctx["x"], form), kernels)
-                    with profile(activities=activities) as prof:
-                        net.search(as_input(ctx["x"], form), kernels)
-                        if cuda:
-                            torch.cuda.synchronize()
-                print(f"\n#### Profile: {backbone}, batch {batch}, {name} ({form.describe()})\n")
-                print(
-                    prof.key_averages().table(sort_by=sort, row_limit=10, max_name_column_width=70)
-                )
+                    x = as_input(ctx["x"], form)
+                    show(
+                        f"{backbone} search, batch {batch}, {name} ({form.describe()})",
+                        lambda net=net, x=x, kernels=kernels: net.search(x, kernels),
+                    )
+            setup = self.train_setups.get(backbone)
+            if not setup or not setup.get("ms"):
+                continue
+            eager = {n: t for n, t in setup["ms"].items() if not TRAIN_FORMS[n].compiled}
+            for name in dict.fromkeys(["fp32", min(eager, key=eager.get)]):
+                if name in eager:
+                    self.free()
+                    show(
+                        f"{backbone} training step, batch {self.args.train_batch}, {name}",
+                        self.train_step(name, setup),
+                    )
 
 
 def main() -> None:

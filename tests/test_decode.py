@@ -75,6 +75,28 @@ def test_requests_beyond_the_ring_and_large_frames(tmp_path, monkeypatch):
             np.testing.assert_array_equal(decoder.result(ticket), read_frame(path))
 
 
+def test_a_frame_whose_worker_has_not_finished_is_decoded_by_the_caller(tmp_path):
+    """Asking for the last frame of a long chunk at once: the caller decodes it rather than wait
+    for the whole chunk (a VOT re-initialisation frame behind the frames requested ahead); the
+    worker then skips it or writes into an entry nobody reads; the entry is reused correctly."""
+    paths = _write(tmp_path / "jpg", 0, 40, (320, 240), suffix=".jpg")
+    with ProcessDecoder(workers=1, entries=41, pin_memory=False) as decoder:
+        first = decoder.submit(paths[:1])  # starts the worker (this one decoded here)
+        tickets = decoder.submit(paths[1:])  # one chunk of 39 for the one worker
+        np.testing.assert_array_equal(decoder.result(tickets[-1]), read_frame(paths[-1]))
+        assert decoder.stolen == 1
+        kind = tickets[-1].pending.get()[tickets[-1].index][0]
+        assert kind in ("taken", "ring")  # skipped, unless the worker was already there
+        for ticket, path in zip(first + tickets[:-1], paths[:-1], strict=True):
+            np.testing.assert_array_equal(decoder.result(ticket), read_frame(path))
+        for ticket in first + tickets:
+            decoder.release(ticket)
+        again = decoder.submit(paths[:5])  # entries of the finished chunk, the stolen one too
+        for ticket, path in zip(again, paths[:5], strict=True):
+            np.testing.assert_array_equal(decoder.result(ticket), read_frame(path))
+        assert decoder.decoded == 45
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_decode_errors_name_the_file(tmp_path, workers):
     good = _write(tmp_path, 0, 1, (16, 16))

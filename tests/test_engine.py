@@ -4,8 +4,9 @@ Batched float32 convolutions may reduce in another order than single ones. Measu
 (AlexNet, parity-recipe weights, free running): the synthetic sequences give bit-identical boxes;
 the fixture sequences agree within 3e-5 px on the first three updates, after which the
 random-weight AlexNet amplifies that noise chaotically (fixture 0: 9e-4, 5e-3, 2e-2, 0.1 px on
-frames 5-8; the same effect as in test_tracker_parity.py's free-running note). Checked: 1e-3 px
-on the first three updates of every sequence, 0.5 px on all frames.
+frames 5-8; the same effect as in test_tracker_parity.py's free-running note). Another 2-core CPU
+(2026-12-02) already parts on a synthetic sequence: 3e-5, 1.5e-4, 2.2e-3 px on its first three
+updates. Checked: 1e-2 px on the first three updates of every sequence, 0.5 px on all frames.
 """
 
 import cv2
@@ -22,7 +23,7 @@ from siamfcpp.tracking.engine import SequentialSlots, TrackerSlots
 from tests.conftest import write_png_sequence
 from tests.parity_weights import TRACKER_FIXTURE, write_parity_checkpoint
 
-EARLY_TOLERANCE_PX = 1e-3  # first three updates
+EARLY_TOLERANCE_PX = 1e-2  # first three updates (float noise of another conv algorithm)
 TOLERANCE_PX = 0.5  # every frame
 
 

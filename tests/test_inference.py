@@ -36,8 +36,8 @@ from siamfcpp.model.folding import (
     SpaceToDepthConv,
     fold_input_transform,
 )
-from siamfcpp.model.inference import XCORR_FORMS, build_inference_network
-from siamfcpp.model.layers import xcorr_depthwise
+from siamfcpp.model.inference import build_inference_network
+from siamfcpp.model.layers import XCORR_FORMS, xcorr_depthwise
 from tests.parity_weights import FIXTURES, write_parity_checkpoint
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
@@ -120,3 +121,37 @@ def test_forward_matches_original(backbone: str, tmp_path: Path) -> None:
         # float32 reduction-order noise only: boxes are in pixels (up to ~400), scores in [0, 1]
         tolerance = 1e-3 if "boxes" in name else 1e-5
         assert error < tolerance, f"{backbone} {name} differs from the original by {error}"
+
+
+@pytest.mark.parametrize("xcorr", ["unfold", "shift"])
+def test_xcorr_forms_train_like_grouped(xcorr: str, tmp_path: Path) -> None:
+    """model.xcorr changes how the training step computes, not what: the loss's gradients with
+    the unfold / shift cross-correlation equal the original's grouped convolution's (in float64:
+    in float32 the batch-norm backward of two samples amplifies rounding to a few percent)."""
+    grads = {}
+    for form in ("grouped", xcorr):
+        cfg = OmegaConf.load(CONF / "backbone" / "alexnet.yaml").model
+        cfg.xcorr = form
+        model = instantiate(cfg).train()
+        load_checkpoint(model, write_parity_checkpoint("alexnet", tmp_path))
+        model.double()
+        gen = torch.Generator().manual_seed(0)
+        out = model(
+            torch.rand(2, 3, 127, 127, generator=gen, dtype=torch.float64) * 255,
+            torch.rand(2, 3, 303, 303, generator=gen, dtype=torch.float64) * 255,
+        )
+        (out["cls"].sum() + out["ctr"].sum() + out["boxes"].mean()).backward()
+        grads[form] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    # biases right before a batch norm have a zero gradient in exact arithmetic: compare every
+    # gradient against the largest one of the network
+    largest = max(g.abs().max().item() for g in grads["grouped"].values())
+    for name, expected in grads["grouped"].items():
+        error = (grads[xcorr][name] - expected).abs().max().item() / largest
+        assert error < 1e-9, f"{xcorr}: gradient of {name} differs by {error:.2e} (relative)"
+
+
+def test_unknown_xcorr_is_refused() -> None:
+    cfg = OmegaConf.load(CONF / "backbone" / "alexnet.yaml").model
+    cfg.xcorr = "fft"
+    with pytest.raises(InstantiationException, match="xcorr must be one of"):
+        instantiate(cfg)

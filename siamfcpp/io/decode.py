@@ -11,7 +11,10 @@ until the caller releases them (:meth:`FrameDecoder.release`). Every frame is de
   which write the pixels straight into a ring of frame buffers in memory shared with this
   process. On a CUDA machine the ring is page-locked (``pin_memory``), so a tracking engine
   uploads a frame from it asynchronously, without another host copy. A frame larger than a
-  ring entry comes back through a pipe instead (slower, same pixels).
+  ring entry comes back through a pipe instead (slower, same pixels). A frame asked for before
+  a worker has started on it is decoded by the caller instead (the worker skips it): e.g. a VOT
+  re-initialisation frame, requested only after the failure, would otherwise wait behind every
+  frame requested ahead.
 * :class:`NvJpegDecoder` (optional, CUDA) decodes JPEG files on the GPU with nvJPEG through
   ``torchvision.io.decode_jpeg`` when torchvision is installed (it is not a dependency of this
   project), in one batch per request, on its own stream; its frames are BGR uint8 tensors on the
@@ -106,20 +109,25 @@ class InlineDecoder(FrameDecoder):
 
 # ---------------------------------------------------------------------- worker processes
 _RING: np.ndarray | None = None  # [entries, entry_bytes] view of the shared ring, per worker
+_TAKEN: np.ndarray | None = None  # [entries] shared flags: 1 = the caller decodes this entry
 
 
-def _attach(ring: mmap.mmap, entry_bytes: int) -> None:
-    """Worker initialiser: the ring inherited from the parent (fork), as an array."""
-    global _RING
+def _attach(ring: mmap.mmap, entry_bytes: int, taken: mmap.mmap) -> None:
+    """Worker initialiser: the ring and its flags inherited from the parent (fork), as arrays."""
+    global _RING, _TAKEN
     _RING = np.frombuffer(ring, dtype=np.uint8).reshape(-1, entry_bytes)
+    _TAKEN = np.frombuffer(taken, dtype=np.uint8)
 
 
 def _decode_chunk(tasks: list[tuple[int, str]]) -> list[tuple]:
     """Decode ``(entry, path)`` tasks into the ring; per task ``("ring", shape)``,
-    ``("array", frame)`` (too large for an entry) or ``("error", exception)``, each with the
-    frame conversions it counted."""
+    ``("array", frame)`` (too large for an entry), ``("error", exception)`` or ``("taken", None)``
+    (the caller decodes it), each with the frame conversions it counted."""
     results = []
     for entry, path in tasks:
+        if _TAKEN[entry]:
+            results.append(("taken", None, {}))
+            continue
         before = frame_conversions.copy()
         try:
             frame = read_frame(Path(path))
@@ -139,8 +147,9 @@ class ProcessDecoder(FrameDecoder):
     """Decodes in ``workers`` forked processes into a shared ring of ``entries`` frames.
 
     The ring is allocated at the first request, its entries sized for the first requested frame
-    (decoded here) and at least :data:`MIN_ENTRY_BYTES`. Requests beyond the free entries are
-    decoded in the caller when their result is asked for.
+    (decoded here) and at least :data:`MIN_ENTRY_BYTES`. Requests beyond the free entries, and
+    frames whose worker's chunk is not done when their result is asked for, are decoded in the
+    caller (counted in :attr:`stolen`).
 
     Args:
         workers: decoding processes (>= 1).
@@ -158,9 +167,11 @@ class ProcessDecoder(FrameDecoder):
         self.pin_memory = pin_memory
         self._pool = None
         self._ring: np.ndarray | None = None
+        self._taken: np.ndarray | None = None
         self._pinned: torch.Tensor | None = None
         self._free: list[int] = []
         self._orphans: list[Ticket] = []  # released before their worker finished
+        self.stolen = 0
 
     def submit(self, paths: Sequence[Path]) -> list[Ticket]:
         tickets = [Ticket(Path(p)) for p in paths]
@@ -173,6 +184,7 @@ class ProcessDecoder(FrameDecoder):
         queued = queued[: len(self._free)]
         for ticket in queued:
             ticket.entry = self._free.pop()
+            self._taken[ticket.entry] = 0
         size = max(1, math.ceil(len(queued) / self.workers))
         for begin in range(0, len(queued), size):
             chunk = queued[begin : begin + size]
@@ -185,7 +197,13 @@ class ProcessDecoder(FrameDecoder):
 
     def result(self, ticket: Ticket) -> np.ndarray:
         start = time.perf_counter()
-        if ticket.pending is None:  # the ring's first frame, or no free entry for it
+        if ticket.pending is not None and not ticket.pending.ready():
+            # decode it here rather than wait for the worker's whole chunk; the worker skips it
+            # if it has not reached it (else it writes into an entry nobody reads)
+            self._taken[ticket.entry] = 1
+            frame = read_frame(ticket.path)
+            self.stolen += 1
+        elif ticket.pending is None:  # the ring's first frame, or no free entry for it
             frame = ticket.frame if ticket.frame is not None else read_frame(ticket.path)
         else:
             kind, value, converted = ticket.pending.get()[ticket.index]
@@ -227,9 +245,13 @@ class ProcessDecoder(FrameDecoder):
         entry_bytes = max(first.frame.nbytes, MIN_ENTRY_BYTES)
         ring = mmap.mmap(-1, self.entries * entry_bytes)  # anonymous, shared with forked children
         self._ring = np.frombuffer(ring, dtype=np.uint8).reshape(self.entries, entry_bytes)
+        taken = mmap.mmap(-1, self.entries)
+        self._taken = np.frombuffer(taken, dtype=np.uint8)
         self._free = list(range(self.entries))[::-1]
         context = multiprocessing.get_context("fork")
-        self._pool = context.Pool(self.workers, initializer=_attach, initargs=(ring, entry_bytes))
+        self._pool = context.Pool(
+            self.workers, initializer=_attach, initargs=(ring, entry_bytes, taken)
+        )
         if self.pin_memory:
             self._pinned = torch.frombuffer(ring, dtype=torch.uint8)
             code = torch.cuda.cudart().cudaHostRegister(

@@ -9,7 +9,8 @@ outputs, computed with fewer and larger kernels:
 * the cls and reg branches side by side as one tensor of ``2C`` channels: one adjust conv per
   half (template, search), one cross-correlation, head towers as 2-group convs, the three 1x1
   outputs as one conv;
-* the depthwise cross-correlation in the form chosen by ``xcorr`` (:data:`XCORR_FORMS`);
+* the depthwise cross-correlation in the form chosen by ``xcorr``
+  (:data:`~siamfcpp.model.layers.XCORR_FORMS`);
 * optional float16 / bfloat16 weights and activations, channels-last memory format, and
   ``torch.compile`` of the search half. The box decode and sigmoids run in float32 whatever the
   network's dtype (the head's math, unchanged).
@@ -20,23 +21,15 @@ in a CUDA graph (after a warm-up call, which also compiles it when ``compile_mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
 from siamfcpp.model.backbones.folded import fold_backbone
 from siamfcpp.model.folding import FusedConv, concat_outputs, embed_inputs, fold_batchnorm
 from siamfcpp.model.head import decode_offsets
-from siamfcpp.model.layers import xcorr_depthwise, xcorr_depthwise_shift, xcorr_depthwise_unfold
+from siamfcpp.model.layers import xcorr_form
 from siamfcpp.model.network import SiamFCpp
 
-#: exact forms of the depthwise cross-correlation (same outputs up to float rounding)
-XCORR_FORMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "grouped": xcorr_depthwise,  # one conv, batch x channels groups
-    "unfold": xcorr_depthwise_unfold,  # im2col + weighted sum
-    "shift": xcorr_depthwise_shift,  # one multiply-add per kernel tap (fused when compiled)
-}
 #: ``xcorr`` by device type when none is given. CPU: fastest for both backbones and batch 1 / 64
 #: by ``benchmarks/network_speed.py`` on a 2-core EPYC; CUDA: today's form until the H200 run.
 DEFAULT_XCORR = {"cuda": "grouped", "cpu": "grouped"}
@@ -70,7 +63,7 @@ class InferenceSiamFCpp(nn.Module):
         width = model.backbone.out_channels
         self.dtype = dtype
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.xcorr = XCORR_FORMS[xcorr]
+        self.xcorr = xcorr_form(xcorr)
         self.score_size = head.score_size
         self.total_stride = head.total_stride
 
@@ -172,7 +165,8 @@ def build_inference_network(
 
     Args:
         model: a loaded network in eval mode (batch norm folds its running statistics).
-        xcorr: a key of :data:`XCORR_FORMS`; default :data:`DEFAULT_XCORR` of the device.
+        xcorr: a key of :data:`~siamfcpp.model.layers.XCORR_FORMS`; default
+            :data:`DEFAULT_XCORR` of the device.
         dtype: ``float32``, ``float16`` or ``bfloat16`` for weights and activations.
         channels_last: run in channels-last memory format.
         stem: the backbone's first conv as ``conv`` or ``space_to_depth`` (a stride-1 conv on
@@ -191,8 +185,7 @@ def build_inference_network(
         )
     device = model.head.centres.device
     xcorr = DEFAULT_XCORR.get(device.type, "grouped") if xcorr is None else xcorr
-    if xcorr not in XCORR_FORMS:
-        raise ValueError(f"xcorr must be one of {list(XCORR_FORMS)}, got {xcorr!r}")
+    xcorr_form(xcorr)  # a bad name fails here, before any folding
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     if fuse_relu and (device.type != "cuda" or compile_mode):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -89,6 +91,22 @@ def xcorr_depthwise_shift(x: Tensor, kernel: Tensor) -> Tensor:
                 tap = kernel[:, :, i : i + 1, j : j + 1]
                 out.addcmul_(x[:, :, i : i + out_h, j : j + out_w], tap)
     return out
+
+
+#: exact forms of the depthwise cross-correlation (same outputs up to float rounding), for the
+#: network as trained (``model.xcorr``) and its inference form (``tracker.xcorr``)
+XCORR_FORMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "grouped": xcorr_depthwise,  # one conv, batch x channels groups
+    "unfold": xcorr_depthwise_unfold,  # im2col + weighted sum
+    "shift": xcorr_depthwise_shift,  # one multiply-add per kernel tap (fused when compiled)
+}
+
+
+def xcorr_form(name: str) -> Callable[[Tensor, Tensor], Tensor]:
+    """The cross-correlation called ``name`` (a key of :data:`XCORR_FORMS`)."""
+    if name not in XCORR_FORMS:
+        raise ValueError(f"xcorr must be one of {list(XCORR_FORMS)}, got {name!r}")
+    return XCORR_FORMS[name]
 
 
 def score_map_centres(score_size: int, x_size: int, total_stride: int) -> Tensor:

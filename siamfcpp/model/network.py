@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from siamfcpp.model.head import DenseboxHead
-from siamfcpp.model.layers import ConvBNReLU, xcorr_depthwise
+from siamfcpp.model.layers import ConvBNReLU, xcorr_form
 
 Kernels = tuple[Tensor, Tensor]
 
@@ -19,10 +19,19 @@ class SiamFCpp(nn.Module):
     head turns the two correlation maps into per-cell scores and boxes.
 
     Images are float32 ``[B, 3, H, W]`` BGR pixel values 0..255 (no normalisation).
+
+    Args:
+        backbone: feature extractor with an ``out_channels`` attribute.
+        head: the DenseboxHead.
+        xcorr: form of the depthwise cross-correlation, a key of
+            :data:`~siamfcpp.model.layers.XCORR_FORMS` (same outputs up to float rounding;
+            ``model.xcorr``): ``grouped`` (the original's), ``unfold`` or ``shift``, which differ
+            in speed, mostly in training's backward pass. Not part of the weights.
     """
 
-    def __init__(self, backbone: nn.Module, head: DenseboxHead) -> None:
+    def __init__(self, backbone: nn.Module, head: DenseboxHead, xcorr: str = "grouped") -> None:
         super().__init__()
+        self.xcorr = xcorr_form(xcorr)
         self.backbone = backbone
         width = backbone.out_channels
 
@@ -51,8 +60,8 @@ class SiamFCpp(nn.Module):
 
     def _head(self, x: Tensor, kernels: Kernels) -> tuple[Tensor, Tensor, Tensor]:
         features = self.backbone(x)
-        cls_corr = xcorr_depthwise(self.cls_x_adjust(features), kernels[0])
-        reg_corr = xcorr_depthwise(self.reg_x_adjust(features), kernels[1])
+        cls_corr = self.xcorr(self.cls_x_adjust(features), kernels[0])
+        reg_corr = self.xcorr(self.reg_x_adjust(features), kernels[1])
         return self.head(cls_corr, reg_corr)
 
     def search(self, x: Tensor, kernels: Kernels) -> tuple[Tensor, Tensor, Tensor, Tensor]:

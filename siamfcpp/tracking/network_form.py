@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from siamfcpp.model.backbones.folded import STEMS
-from siamfcpp.model.inference import DEFAULT_XCORR, XCORR_FORMS, build_inference_network
+from siamfcpp.model.inference import DEFAULT_XCORR, build_inference_network
+from siamfcpp.model.layers import XCORR_FORMS
 from siamfcpp.model.network import SiamFCpp
 
 NETWORKS = ("inference", "reference")
@@ -46,7 +47,7 @@ class NetworkForm:
 
     Attributes:
         network: ``inference`` or ``reference``.
-        xcorr: a key of :data:`~siamfcpp.model.inference.XCORR_FORMS`; None = the device's
+        xcorr: a key of :data:`~siamfcpp.model.layers.XCORR_FORMS`; None = the device's
             :data:`~siamfcpp.model.inference.DEFAULT_XCORR`.
         compile: a :data:`COMPILE_MODES` mode for ``torch.compile`` of the search half (static
             shapes: compiled once per batch size); None = eager.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -280,7 +281,8 @@ class Benchmark(ABC):
     ) -> dict[str, Any]:
         """Track what is not finished, score everything, write ``metrics.json`` and the tables.
 
-        The result's ``timing`` says where the tracking time went (:func:`timing`).
+        The result's ``timing`` says where the tracking time went (:func:`timing`) and how long
+        scoring took (``scoring_seconds``).
         """
         output_dir = Path(output_dir)
         before = frame_conversions.copy()
@@ -293,8 +295,11 @@ class Benchmark(ABC):
             stats=stats,
             gpu_decode=gpu_decode,
         )
+        start = time.perf_counter()
         result = self.score(output_dir / tracker_name, output_dir)
-        result["timing"] = timing(stats)
+        result["timing"] = timing(stats) | {
+            "scoring_seconds": round(time.perf_counter() - start, 3)
+        }
         record_conversions(result, before)
         write_report(output_dir, result)
         return result
