@@ -110,9 +110,25 @@ def test_epoch_sampler_splits_every_step_of_the_single_process_epoch():
     assert single_batches == [[30, 31, 32, 33], [34, 35, 36, 37]]
 
 
-def test_two_cpu_processes_train_the_global_batch_and_checkpoint_once(tmp_path):
-    run, probe = tmp_path / "run", tmp_path / "probe"
-    run_script("train.py", *TINY, *DDP, *_probe(probe), f"hydra.run.dir={run}", cwd=tmp_path)
+# the backbone frozen in epoch 0 and released in epoch 1 (the recipes' staged unfreezing)
+RELEASE = 'module.freeze_schedule=[{epoch: 1, pattern: "^backbone\\.", frozen: false}]'
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> tuple[Path, Path]:
+    """One epoch of ``train.py trainer=ddp`` on 2 CPU processes, backbone frozen (``RELEASE``):
+    its run folder and probe folder. Shared by the two tests below (one DDP run less, ~15 s on 2
+    cores): the first checks the run, the second resumes from it into epoch 1 (backbone
+    released: every parameter gets gradients there)."""
+    root = tmp_path_factory.mktemp("ddp")
+    run, probe = root / "run", root / "probe"
+    command = (*TINY, *DDP, RELEASE, *_probe(probe))
+    run_script("train.py", *command, f"hydra.run.dir={run}", cwd=root)
+    return run, probe
+
+
+def test_two_cpu_processes_train_the_global_batch_and_checkpoint_once(ddp_run):
+    run, probe = ddp_run
 
     ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in ranks] == [2, 2]
@@ -147,16 +163,14 @@ def test_two_cpu_processes_train_the_global_batch_and_checkpoint_once(tmp_path):
     assert rates == pytest.approx({k: schedule(0, k, 2) for k in range(2)}, rel=1e-6)
 
 
-def test_rerunning_the_ddp_command_resumes_and_releases_frozen_layers(tmp_path):
+def test_rerunning_the_ddp_command_resumes_and_releases_frozen_layers(ddp_run, tmp_path):
     """Checkpoint from rank 0, resumed by both ranks: a run of one more epoch started from the
-    first run's ``last.ckpt`` (``ckpt_path=``; the first run's folder refuses other settings)
-    continues it (global steps count on, not restart). The backbone is frozen in epoch 0 and
-    released in epoch 1 (the recipes' staged unfreezing: DDP must reduce gradients of parameters
-    that had none before): the replicas stay identical."""
-    run, longer, probe = tmp_path / "run", tmp_path / "longer", tmp_path / "probe"
-    release = 'module.freeze_schedule=[{epoch: 1, pattern: "^backbone\\.", frozen: false}]'
-    command = (*TINY, *DDP, release, *_probe(probe))
-    run_script("train.py", *command, f"hydra.run.dir={run}", cwd=tmp_path)
+    first run's (``ddp_run``) ``last.ckpt`` (``ckpt_path=``; the first run's folder refuses other
+    settings) continues it (global steps count on, not restart). The backbone is frozen in epoch
+    0 and released in epoch 1 (the recipes' staged unfreezing: DDP must reduce gradients of
+    parameters that had none before): the replicas stay identical."""
+    run, longer, probe = ddp_run[0], tmp_path / "longer", tmp_path / "probe"
+    command = (*TINY, *DDP, RELEASE, *_probe(probe))
     run_script(
         "train.py",
         *command,
