@@ -230,7 +230,10 @@ class ProcessDecoder(FrameDecoder):
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
+            # let the workers finish what is queued (frames requested ahead or taken by the
+            # caller: milliseconds) and exit: Pool.terminate() with tasks still in flight can
+            # hang joining its task-handler thread
+            self._pool.close()
             self._pool.join()
             self._pool = None
         if self._pinned is not None:
