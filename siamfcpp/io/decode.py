@@ -12,9 +12,9 @@ until the caller releases them (:meth:`FrameDecoder.release`). Every frame is de
   process. On a CUDA machine the ring is page-locked (``pin_memory``), so a tracking engine
   uploads a frame from it asynchronously, without another host copy. A frame larger than a
   ring entry comes back through a pipe instead (slower, same pixels). A frame asked for before
-  a worker has started on it is decoded by the caller instead (the worker skips it): e.g. a VOT
-  re-initialisation frame, requested only after the failure, would otherwise wait behind every
-  frame requested ahead.
+  its worker's chunk is done is decoded by the caller instead (the worker skips it if it has not
+  reached it): e.g. a VOT re-initialisation frame, requested only after the failure, would
+  otherwise wait behind every frame requested ahead.
 * :class:`NvJpegDecoder` (optional, CUDA) decodes JPEG files on the GPU with nvJPEG through
   ``torchvision.io.decode_jpeg`` when torchvision is installed (it is not a dependency of this
   project), in one batch per request, on its own stream; its frames are BGR uint8 tensors on the

@@ -30,8 +30,9 @@ from siamfcpp.model.head import decode_offsets
 from siamfcpp.model.layers import xcorr_form
 from siamfcpp.model.network import SiamFCpp
 
-#: ``xcorr`` by device type when none is given. CPU: fastest for both backbones and batch 1 / 64
-#: by ``benchmarks/network_speed.py`` on a 2-core EPYC; CUDA: today's form until the H200 run.
+#: ``xcorr`` by device type when none is given: the fastest eager form for both backbones and
+#: batch 1 / 64 by ``benchmarks/network_speed.py`` on a 2-core EPYC and on the H200 (``shift``
+#: pays only compiled, where the compiler fuses its taps).
 DEFAULT_XCORR = {"cuda": "grouped", "cpu": "grouped"}
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
