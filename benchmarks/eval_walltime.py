@@ -227,14 +227,7 @@ def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[l
         configs.append((max(args.batch_sizes), args.precisions[-1], args.networks[0], True))
     engines = []
     for batch, precision, network, gpu_decode in configs:
-        overrides = [
-            "tracker=siamfcpp_fast",
-            f"batch_sequences={batch}",
-            f"tracker.precision={precision}",
-            f"tracker.cuda_graph={str(cuda).lower()}",
-            f"gpu_decode={str(gpu_decode).lower()}",
-            *network_overrides(network, args.engine_options),
-        ]
+        overrides = engine_overrides(args, batch, precision, network, gpu_decode)
         mode = f"engine b{batch} {precision} {network}{' nvJPEG' if gpu_decode else ''}"
         out = work / f"{kind}_{backbone}_{mode.replace(' ', '_')}"
         result = evaluate(preset, root, out, args.device, overrides)
@@ -260,21 +253,27 @@ def warm_up(args, root: Path, work: Path) -> None:
     which fill the bytecode cache."""
     backbone = args.backbones[0] if args.backbones else args.vot_backbones[0]
     subset = reference_subset("got10k", root, 1, work)
-    engine = [
-        "tracker=siamfcpp_fast",
-        f"tracker.precision={args.precisions[-1]}",
-        f"tracker.cuda_graph={str(args.device.startswith('cuda')).lower()}",
-        *network_overrides(args.networks[0], args.engine_options),
-    ]
+    engine = engine_overrides(
+        args, args.batch_sizes[0], args.precisions[0], args.networks[0], gpu_decode=False
+    )
     for k, overrides in enumerate((["tracker=siamfcpp"], engine)):
         out = work / f"warm_up_{k}"
         evaluate(PRESETS[("got10k", backbone)], subset, out, args.device, overrides)
 
 
-def network_overrides(network: str, engine_options: list[str]) -> list[str]:
-    """The engine's overrides for its ``network`` form: ``engine_options`` for the inference
-    form (the engine's default), ``tracker.network=reference`` for the module as trained."""
-    return list(engine_options) if network == "inference" else ["tracker.network=reference"]
+def engine_overrides(args, batch: int, precision: str, network: str, gpu_decode: bool) -> list[str]:
+    """``evaluate.py`` overrides of one engine configuration (CUDA graph on CUDA); the ``network``
+    form takes ``args.engine_options`` (inference, the engine's default) or
+    ``tracker.network=reference`` (the module as trained)."""
+    form = args.engine_options if network == "inference" else ["tracker.network=reference"]
+    return [
+        "tracker=siamfcpp_fast",
+        f"batch_sequences={batch}",
+        f"tracker.precision={precision}",
+        f"tracker.cuda_graph={str(args.device.startswith('cuda')).lower()}",
+        f"gpu_decode={str(gpu_decode).lower()}",
+        *form,
+    ]
 
 
 def _row(kind, backbone, mode, wall, result, scale, ratio, deviation) -> list:
@@ -343,17 +342,8 @@ def _nvjpeg_fps(paths: list[Path], device: str) -> float | None:
 def profile_rows(args, root: Path, backbone: str) -> list[list]:
     """Where one engine step goes: per phase ms per step, us per frame, share of the step."""
     batch, precision = max(args.batch_sizes), args.precisions[-1]
-    cuda = args.device.startswith("cuda")
-    cfg = compose_cfg(
-        "evaluate",
-        [
-            f"experiment={PRESETS[('got10k', backbone)]}",
-            "tracker=siamfcpp_fast",
-            f"tracker.precision={precision}",
-            f"tracker.cuda_graph={str(cuda).lower()}",
-            *network_overrides(args.networks[0], args.engine_options),
-        ],
-    )
+    engine = engine_overrides(args, batch, precision, args.networks[0], gpu_decode=False)
+    cfg = compose_cfg("evaluate", [f"experiment={PRESETS[('got10k', backbone)]}", *engine])
     torch.manual_seed(0)
     engine = build_engine(cfg.tracker, instantiate(cfg.model), torch.device(args.device), batch)
     names = (root / "val" / "list.txt").read_text().split()
@@ -369,7 +359,8 @@ def profile_rows(args, root: Path, backbone: str) -> list[list]:
         engine.update(slots, second)
         phases = engine.profile(second)
     step = phases["step"]
-    mode = f"b{batch} {precision} {args.networks[0]}{' graph' if cuda else ''}"
+    graph = " graph" if args.device.startswith("cuda") else ""
+    mode = f"b{batch} {precision} {args.networks[0]}{graph}"
     return [
         [backbone, mode, phase, f"{ms:.3f}", f"{ms * 1e3 / batch:.1f}", f"{ms / step:.0%}"]
         for phase, ms in phases.items()

@@ -571,10 +571,11 @@ class Runner:
                         f"{backbone} search, batch {batch}, {name} ({form.describe()})",
                         lambda net=net, x=x, kernels=kernels: net.search(x, kernels),
                     )
-            setup = self.train_setups.get(backbone)
-            if not setup or not setup.get("ms"):
+            times = self.train_setups.get(backbone, {}).get("ms", {})
+            eager = {n: t for n, t in times.items() if not TRAIN_FORMS[n].compiled}
+            if not eager:
                 continue
-            eager = {n: t for n, t in setup["ms"].items() if not TRAIN_FORMS[n].compiled}
+            setup = self.train_setups[backbone]
             for name in dict.fromkeys(["fp32", min(eager, key=eager.get)]):
                 if name in eager:
                     self.free()

@@ -38,7 +38,7 @@ from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_c
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOLERANCE_PX = 0.05  # one step, and free-running GoogLeNet, against the original
-# float16 network or nvJPEG frames, one step: a stated bound, not parity. Most frames move by
+# float16 network, one step: a stated bound, not parity. Most frames move by
 # float16 rounding (H200, AlexNet: 0.01-0.2 px), but where the reference's best two candidates
 # score within float16's rounding of each other (the random parity weights make such near ties
 # common) the other one can win: AlexNet float16 jumped 10.4 and 25.7 px on such frames.
@@ -104,7 +104,7 @@ def _track_fixture(
 
 
 def _assert_half_bound(deviation: np.ndarray, what: str) -> None:
-    """The stated float16 / nvJPEG bound (see HALF_TOLERANCE_PX) on per-frame deviations."""
+    """The stated float16 bound (see HALF_TOLERANCE_PX) on per-frame deviations."""
     within = float(np.mean(deviation <= HALF_TOLERANCE_PX))
     print(
         f"{what}: median {np.median(deviation):.2e} px, {within:.0%} of frames within "
