@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 import siamfcpp  # noqa: F401  (registers the configs' resolvers)
 from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.evaluation.protocols import SupervisedJob
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -43,3 +44,13 @@ def write_png_sequence(directory: Path, name: str, frames, gt) -> SequenceData:
         paths.append(directory / f"{t:04d}.png")
         cv2.imwrite(str(paths[-1]), frame)
     return SequenceData(name=name, frames=paths, gt=np.asarray(gt, np.float64))
+
+
+def supervised_job(seq: SequenceData, fails: set[int], reinit_delay: int) -> SupervisedJob:
+    """The VOT reset protocol on ``seq`` with annotations that fail every box on the frames
+    ``fails`` (a region outside the image) and no box with a pixel in the image elsewhere (the
+    whole image)."""
+    height, width = cv2.imread(str(seq.frames[0])).shape[:2]
+    image, outside = np.array([0.0, 0, width, height]), np.array([-100.0, -100, 10, 10])
+    regions = [outside if t in fails else image for t in range(len(seq.frames))]
+    return SupervisedJob(seq.name, seq.frames, seq.gt, regions, (width, height), reinit_delay)

@@ -9,12 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run
+from siamfcpp.evaluation.datasets.base import SequenceData
+from siamfcpp.evaluation.protocols import OnePassJob, run
 from siamfcpp.evaluation.trajectory import FAILURE, TRACKED
 from siamfcpp.io import decode
 from siamfcpp.io.decode import InlineDecoder, ProcessDecoder, open_decoder
 from siamfcpp.io.frames import CorruptFrameError, frame_conversions, read_frame
 from siamfcpp.tracking.engine import SequentialSlots
+from tests.conftest import supervised_job
 
 
 def _frame(t: int, seq: int, size: tuple[int, int]) -> np.ndarray:
@@ -140,11 +142,8 @@ def test_run_loop_hands_each_slot_its_own_frame(tmp_path, workers):
     fails = {0: {2, 9}, 2: {1}, 4: {3, 4}}
     failures = {0: 2, 2: 1, 4: 1}  # s4 fails on frame 3: frames 4..6 are skipped
 
-    def overlaps(k):
-        return lambda t, box: 0.0 if t in fails.get(k, ()) else 1.0
-
     supervised = [
-        SupervisedJob(f"s{k}", paths, gt[k], overlaps(k), reinit_delay=4)
+        supervised_job(SequenceData(f"s{k}", paths, gt[k]), fails.get(k, set()), reinit_delay=4)
         for k, paths in enumerate(seqs)
     ]
     for job in run(engine, supervised, decode_workers=workers):

@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 
 from siamfcpp.data.sources.synthetic import generate_sequence
 from siamfcpp.evaluation.pipeline import evaluate
-from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run
+from siamfcpp.evaluation.protocols import OnePassJob, run
 from siamfcpp.geometry import get_subwindow
 from siamfcpp.io.decode import NvJpegDecoder, gpu_jpeg_decoding
 from siamfcpp.model.checkpoints import load_checkpoint
@@ -33,7 +33,7 @@ from siamfcpp.model.inference import build_inference_network
 from siamfcpp.tracking.crop import crop_bilinear
 from siamfcpp.tracking.device_engine import DeviceEngine, MultiTemplateDeviceEngine
 from siamfcpp.tracking.engine import SlotError, build_engine
-from tests.conftest import write_png_sequence
+from tests.conftest import supervised_job, write_png_sequence
 from tests.parity_weights import FIXTURE_MODELS, TRACKER_FIXTURE, write_parity_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -281,10 +281,6 @@ def test_one_slot_engine_tracks_like_the_reference(compose_config, sequences, tm
         assert deviation.max() <= BATCH_TOLERANCE_PX, (name, deviation)
 
 
-def _overlap_fails_at(t_fail: set[int]):
-    return lambda t, box: 0.0 if t in t_fail else 0.5
-
-
 def test_vot_resets_batched_equal_one_at_a_time(compose_config, sequences, tmp_path):
     """The VOT reset protocol: failures and re-initialisations are per-slot events; 3 slots give
     the trajectories of one slot and of the reference tracker."""
@@ -292,9 +288,7 @@ def test_vot_resets_batched_equal_one_at_a_time(compose_config, sequences, tmp_p
     seqs = [s for s in sequences if s.name in fails]
 
     def trajectories(engine, decode_workers=0):
-        jobs = [
-            SupervisedJob(s.name, s.frames, s.gt, _overlap_fails_at(fails[s.name]), 3) for s in seqs
-        ]
+        jobs = [supervised_job(s, fails[s.name], 3) for s in seqs]
         return {j.name: j for j in run(engine, jobs, decode_workers=decode_workers)}
 
     reference = trajectories(_engine(compose_config, tmp_path, tracker="siamfcpp", slots=1))

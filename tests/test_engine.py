@@ -16,10 +16,10 @@ from hydra.utils import instantiate
 
 from siamfcpp.data.sources.synthetic import generate_sequence
 from siamfcpp.evaluation.datasets.base import SequenceData
-from siamfcpp.evaluation.protocols import OnePassJob, SupervisedJob, run, track_one_pass
+from siamfcpp.evaluation.protocols import OnePassJob, run, track_one_pass
 from siamfcpp.model.checkpoints import load_checkpoint
 from siamfcpp.tracking.engine import SequentialSlots, TrackerSlots
-from tests.conftest import write_png_sequence
+from tests.conftest import supervised_job, write_png_sequence
 from tests.parity_weights import TRACKER_FIXTURE, write_parity_checkpoint
 
 EARLY_TOLERANCE_PX = 1e-3  # first three updates
@@ -128,11 +128,6 @@ def test_missing_frame_is_named(compose_config, sequences, tmp_path):
         list(run(engine, jobs, decode_workers=2))
 
 
-def _overlap_fails_at(t_fail: set[int]):
-    """A VOT overlap test that fails the tracker on the frames ``t_fail`` (else overlaps)."""
-    return lambda t, box: 0.0 if t in t_fail else 0.5
-
-
 def test_supervised_protocol_batched_equals_one_at_a_time(compose_config, sequences, tmp_path):
     """The VOT reset protocol on an engine of 3 slots: the same trajectories as one at a time
     (failures, skipped frames and re-initialisations are per-slot events)."""
@@ -141,9 +136,7 @@ def test_supervised_protocol_batched_equals_one_at_a_time(compose_config, sequen
     seqs = [s for s in sequences if s.name in fails]
 
     def jobs():
-        return [
-            SupervisedJob(s.name, s.frames, s.gt, _overlap_fails_at(fails[s.name]), 3) for s in seqs
-        ]
+        return [supervised_job(s, fails[s.name], 3) for s in seqs]
 
     one = {job.name: job for job in run(TrackerSlots(make_tracker, 1), jobs())}
     many = {job.name: job for job in run(TrackerSlots(make_tracker, 3), jobs(), decode_workers=3)}

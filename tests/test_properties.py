@@ -6,12 +6,13 @@ IoU (``siamfcpp.geometry``, which the benchmarks score with, and the got10k tool
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamfcpp.evaluation.datasets.vot_layout import region_corners
-from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.vot_region import region_overlap, region_overlaps
 from siamfcpp.evaluation.toolkit import rect_iou
 from siamfcpp.geometry import (
     cxywh_to_xywh,
@@ -165,6 +166,45 @@ def test_vot_rotated_polygon_overlap_symmetric_bounded(cx, cy, w, h, angle):
     assert 0.0 <= got <= 1.0
     assert got == region_overlap(rect, poly, IMAGE)
     assert region_overlap(poly, poly, IMAGE) == 1.0
+
+
+def _random_region(rng: np.random.Generator, polygon: bool) -> np.ndarray:
+    """A box or a polygon (3-6 vertices, convex or not) around or beyond a 160 x 160 image, with
+    vertices often on whole or half pixels (crossings on vertices, ties after rounding)."""
+    if not polygon:
+        return np.concatenate([rng.uniform(-30, 150, 2), rng.uniform(-3, 70, 2)])
+    n = int(rng.integers(3, 7))
+    if rng.random() < 0.5:  # convex, like a rotated annotation
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        centre, radius = rng.uniform(-20, 180, 2), rng.uniform(1, 60)
+        points = centre + radius * np.stack(
+            [np.cos(angles), rng.uniform(0.3, 1) * np.sin(angles)], 1
+        )
+    else:
+        points = rng.uniform(-20, 180, (n, 2))
+    return (np.round(points * 2) / 2 if rng.random() < 0.5 else points).ravel()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vot_overlaps_all_at_once_equal_rasterising_each_pair(seed):
+    """Counting pixels row by row (many pairs at once) is the rasteriser's number, exactly:
+    boxes against polygons near their boxes, and any two regions."""
+    rng = np.random.default_rng(seed)
+    a, b, sizes = [], [], []
+    for _ in range(1500):
+        polygon = _random_region(rng, polygon=True)
+        if rng.random() < 0.5:  # a box near the polygon: partial overlaps
+            lo, hi = polygon.reshape(-1, 2).min(0), polygon.reshape(-1, 2).max(0)
+            box = np.concatenate([lo + rng.normal(0, 4, 2), hi - lo + rng.normal(0, 4, 2)])
+        else:
+            box = _random_region(rng, polygon=rng.random() < 0.3)
+        a.append(box)
+        b.append(polygon if rng.random() < 0.8 else _random_region(rng, polygon=False))
+        sizes.append((int(rng.integers(20, 161)), int(rng.integers(20, 161))))
+    one_by_one = [region_overlap(x, y, size) for x, y, size in zip(a, b, sizes, strict=True)]
+    assert sum(0 < v < 1 for v in one_by_one) > 300  # real partial overlaps
+    np.testing.assert_array_equal(region_overlaps(a, b, sizes), one_by_one)
+    np.testing.assert_array_equal(region_overlaps(b, a, sizes), one_by_one)
 
 
 # ------------------------------------------------------------------ crops

@@ -41,7 +41,7 @@ from siamfcpp.evaluation.metrics.vot import (
     frame_overlaps,
     sequence_accuracy,
 )
-from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.vot_region import region_overlap, region_overlaps
 from siamfcpp.evaluation.trajectory import (
     FAILURE,
     INIT,
@@ -196,6 +196,13 @@ def test_region_overlap_equals_toolkit_on_random_pairs(reference):
     for case in cases:
         ours = region_overlap(np.array(case["a"]), np.array(case["b"]), tuple(case["image_size"]))
         assert ours == pytest.approx(case["overlap"], abs=1e-12), case
+    # all at once (by kind: closed form, row counts, rasterised polygons), as runs score them
+    batched = region_overlaps(
+        [np.array(c["a"]) for c in cases],
+        [np.array(c["b"]) for c in cases],
+        [tuple(c["image_size"]) for c in cases],
+    )
+    np.testing.assert_allclose(batched, [c["overlap"] for c in cases], rtol=0, atol=1e-12)
 
 
 def test_init_box_equals_original(reference):

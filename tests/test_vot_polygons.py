@@ -29,7 +29,7 @@ import pytest
 
 from siamfcpp.evaluation.datasets.vot import VOTBenchmark
 from siamfcpp.evaluation.metrics.vot import eao_score
-from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.vot_region import region_overlap, region_overlaps
 from siamfcpp.evaluation.pipeline import score_results
 from siamfcpp.evaluation.trajectory import CODES, TRACKED, parse_region, read_trajectory
 from tests.cli import run_script
@@ -86,6 +86,24 @@ def test_overlaps_equal_the_toolkit(case):
                 gt["label"],
                 size,
             )
+
+
+def test_overlaps_counted_all_at_once_equal_the_toolkit():
+    """The same pairs in one :func:`region_overlaps` call: the rectangle pairs counted in closed
+    form, the rectangle-polygon pairs row by row."""
+    pairs, expected = [], []
+    for case in _regions_with_overlaps():
+        region = parse_region(case["line"], "res.txt:1")
+        for gt, row in zip(FIXTURE["groundtruth"], case["overlaps"], strict=True):
+            gt_region = parse_region(gt["line"], "groundtruth.txt:1", codes=False)
+            for size, value in zip(FIXTURE["image_sizes"], row, strict=True):
+                if size is not None:
+                    pairs.append((region, gt_region, tuple(size)))
+                    expected.append(value)
+    kinds = {(len(a), len(b)) for a, b, _ in pairs}
+    assert {(4, 4), (4, 8), (8, 4)} <= kinds, kinds
+    got = region_overlaps(*zip(*pairs, strict=True))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
 def test_rounding_through_float32_changes_the_overlap():

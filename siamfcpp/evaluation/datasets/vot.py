@@ -3,7 +3,7 @@
 Protocol (VOT2018, as the VOT toolkit runs it and the original implementation reproduces it): the
 tracker is initialised on frame 0 with the axis-aligned box of the annotated region
 (:func:`~siamfcpp.evaluation.datasets.vot_layout.init_box_xywh`); on every later frame its box is
-compared with the annotation (:func:`~siamfcpp.evaluation.metrics.vot_region.region_overlap`,
+compared with the annotation (:func:`~siamfcpp.evaluation.metrics.vot_region.region_overlaps`,
 pixels inside the image); an overlap of 0 is a failure, and the tracker is re-initialised
 ``reinit_delay`` (5) frames later, the frames in between being skipped
 (:class:`~siamfcpp.evaluation.protocols.SupervisedJob`). One run per sequence (the tracker is
@@ -41,7 +41,6 @@ from siamfcpp.evaluation.metrics.vot import (
     frame_overlaps,
     sequence_accuracy,
 )
-from siamfcpp.evaluation.metrics.vot_region import region_overlap
 from siamfcpp.evaluation.protocols import SupervisedJob
 from siamfcpp.evaluation.report import fps
 from siamfcpp.evaluation.trajectory import (
@@ -135,10 +134,9 @@ class VOTBenchmark(Benchmark):
         return f"{failures} failures, {fps(tracked, float(job.times.sum())):.1f} FPS"
 
     def _job(self, seq: VotSequence) -> SupervisedJob:
-        def overlaps(t: int, box: np.ndarray) -> float:
-            return region_overlap(box, seq.regions[t], seq.image_size)
-
-        return SupervisedJob(seq.name, seq.frames, seq.gt, overlaps, self.reinit_delay)
+        return SupervisedJob(
+            seq.name, seq.frames, seq.gt, seq.regions, seq.image_size, self.reinit_delay
+        )
 
     def _score(self, tracker_dir: Path, report_dir: Path) -> dict[str, Any]:
         """Score the result files in ``tracker_dir`` (the result dict, EAO curve included).

@@ -7,7 +7,7 @@ sets. Definitions:
 
 * overlap of a frame: pixel overlap of the reported region (box or polygon) with the annotated
   region inside the image, both as the toolkit's float32 numbers
-  (:func:`siamfcpp.evaluation.metrics.vot_region.region_overlap`);
+  (:func:`siamfcpp.evaluation.metrics.vot_region.region_overlaps`);
 * accuracy of a sequence: mean overlap over the tracked frames, leaving out the ``burnin`` frames
   starting at each (re-)initialisation (the init frame included), failures and skipped frames
   (0 when no frame is left); **accuracy** of the data set: the sequences' accuracies weighted by
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siamfcpp.evaluation.metrics.vot_region import region_overlap
+from siamfcpp.evaluation.metrics.vot_region import region_overlaps
 from siamfcpp.evaluation.trajectory import FAILURE, INIT, TRACKED, Trajectory
 
 
@@ -43,8 +43,10 @@ def frame_overlaps(
             "the result file is incomplete: delete it to re-run the sequence"
         )
     overlaps = np.zeros(len(trajectory))
-    for t in np.flatnonzero(trajectory.status == TRACKED):
-        overlaps[t] = region_overlap(trajectory.regions[t], regions[t], image_size)
+    tracked = np.flatnonzero(trajectory.status == TRACKED)
+    overlaps[tracked] = region_overlaps(
+        [trajectory.regions[t] for t in tracked], [regions[t] for t in tracked], image_size
+    )
     return overlaps
 
 
