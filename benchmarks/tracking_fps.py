@@ -15,6 +15,9 @@ the inference form. Random weights.
         "engine fp16 graph channels_last" --engine-options tracker.xcorr=shift \
         tracker.compile=max-autotune-no-cudagraphs               # the compiled inference form
     python benchmarks/tracking_fps.py --device cpu --frames 2 --warmup 1 --sizes 160x120  # smoke
+
+Columns: FPS, its ratio, and for the engine paths the device's busy milliseconds per frame and the
+host's rest of the frame's wall time; ``--profile`` adds each engine path's step phases.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ PATHS = {
 }
 CPU_PATHS = ("reference fp32", "engine fp32")
 UNIQUE_FRAMES = 120  # rendered per size; longer runs cycle through them
+PHASES = ("upload", "crop", "network", "postprocess", "step")
 
 
 def path_overrides(path: str, engine_options: list[str]) -> list[str]:
@@ -61,22 +65,36 @@ def path_overrides(path: str, engine_options: list[str]) -> list[str]:
 
 
 def measure(
-    backbone: str, overrides: list[str], device: str, frames, box0, timed: int, warmup: int
-) -> float:
-    """``update`` frames per second with ``overrides`` over ``timed`` frames after ``warmup``."""
+    backbone: str,
+    overrides: list[str],
+    device: str,
+    frames,
+    box0,
+    timed: int,
+    warmup: int,
+    profile: bool = False,
+) -> tuple[float, float | None, dict[str, float]]:
+    """``(update frames/s, device ms per frame or None, phase profile)`` with ``overrides`` over
+    ``timed`` frames after ``warmup``. The device time is the engine's busy time (frame upload
+    queued to box copied back); the phases (:meth:`DeviceEngine.profile`, ms) only with
+    ``profile`` and a device engine."""
     cfg = compose_cfg("evaluate", [f"backbone={backbone}", *overrides])
     torch.manual_seed(0)
     engine = build_engine(cfg.tracker, instantiate(cfg.model), torch.device(device), 1)
     sequence = [frames[1 + t % (len(frames) - 1)] for t in range(warmup + timed)]
+    busy = getattr(engine, "busy_seconds", None) is not None
     with torch.inference_mode():
         engine.init([0], frames[:1], box0[None])
         for frame in sequence[:warmup]:
             engine.update([0], [frame])
+        busy_before = engine.busy_seconds if busy else 0.0
         start = now(device)
         for frame in sequence[warmup:]:
             engine.update([0], [frame])
         elapsed = now(device) - start
-    return timed / elapsed
+        device_ms = (engine.busy_seconds - busy_before) * 1e3 / timed if busy else None
+        phases = engine.profile(sequence[-1:]) if profile and hasattr(engine, "profile") else {}
+    return timed / elapsed, device_ms, phases
 
 
 def main() -> None:
@@ -96,12 +114,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also a table of each engine path's step phases on the device (ms)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     paths = args.paths or (list(PATHS) if cuda else list(CPU_PATHS))
-    rows = []
+    rows, phase_rows = [], []
     for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
         count = min(args.frames + args.warmup + 1, UNIQUE_FRAMES)
@@ -111,11 +134,28 @@ def main() -> None:
             reference = None
             for path in paths:
                 overrides = path_overrides(path, args.engine_options)
-                fps = measure(
-                    backbone, overrides, args.device, frames, box0, args.frames, args.warmup
+                fps, device_ms, phases = measure(
+                    backbone,
+                    overrides,
+                    args.device,
+                    frames,
+                    box0,
+                    args.frames,
+                    args.warmup,
+                    args.profile,
                 )
                 reference = reference or fps
-                rows.append([backbone, size, path, f"{fps:.1f}", f"{fps / reference:.2f}x"])
+                # host: the rest of a frame's wall time (checks, staging copy, launches, sync)
+                split = (
+                    [f"{device_ms:.3f}", f"{1e3 / fps - device_ms:.3f}"]
+                    if device_ms is not None
+                    else ["", ""]
+                )
+                rows.append([backbone, size, path, f"{fps:.1f}", f"{fps / reference:.2f}x", *split])
+                if phases:
+                    phase_rows.append(
+                        [backbone, size, path, *(f"{phases.get(k, 0):.3f}" for k in PHASES)]
+                    )
     name = device_name(args.device)
     meta = {
         "device": name,
@@ -128,11 +168,20 @@ def main() -> None:
     emit(
         f"Single-stream tracking FPS on {name} ({args.frames} frames, ratio vs the reference"
         f"{options if args.engine_options else ''})",
-        ["backbone", "frame size", "path", "FPS", "vs reference"],
+        ["backbone", "frame size", "path", "FPS", "vs reference", "device ms", "host ms"],
         rows,
         args.out,
         meta,
     )
+    if phase_rows:
+        emit(
+            f"Batch-1 step phases on {name}, ms on the device (run one after the other; step: as "
+            "update runs it)",
+            ["backbone", "frame size", "path", *PHASES],
+            phase_rows,
+            None,
+            meta,
+        )
 
 
 if __name__ == "__main__":
