@@ -18,6 +18,7 @@ The supervised experiment's result files are :mod:`siamfcpp.evaluation.trajector
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,44 +40,75 @@ class VotSequence(SequenceData):
     image_size: tuple[int, int] = (0, 0)  # width, height
 
 
-def init_box_xywh(region: np.ndarray) -> np.ndarray:
-    """The axis-aligned box ``x, y, w, h`` the original implementation initialises the tracker with.
+def init_boxes_xywh(regions: np.ndarray) -> np.ndarray:
+    """``[T, 4]`` axis-aligned boxes ``x, y, w, h`` the original implementation initialises the
+    tracker with, from ``[T, 4]`` rectangles or ``[T, 8]`` polygons.
 
     Centred on the mean of the polygon's corners, sized as the corners' bounding box scaled by
     ``sqrt(polygon area / bbox area)`` (area from the first two sides, i.e. a parallelogram) plus
     one pixel. A rectangle ``x, y, w, h`` is first turned into the corners ``(x, y), (x, y + h - 1),
     (x + w - 1, y + h - 1), (x + w - 1, y)`` as the original's loader does. Computed in float32 like
     the original (which reads the ground truth as float32), so the tracker starts from the very same
-    numbers.
+    numbers (row by row or all rows at once: the same float32 operations).
+
+    Raises:
+        ValueError: a row's box is not finite (its index in the message).
     """
-    r = np.asarray(region, dtype=np.float32).ravel()
-    if r.size == 4:
-        x, y, w, h = r
-        r = np.array([x, y, x, y + h - 1, x + w - 1, y + h - 1, x + w - 1, y], dtype=np.float32)
-    if r.size != 8:
-        raise ValueError(f"a VOT region has 4 or 8 numbers, got {r.size}: {r}")
-    xs, ys = r[0::2], r[1::2]
-    cx, cy = np.mean(xs), np.mean(ys)
-    x1, x2, y1, y2 = xs.min(), xs.max(), ys.min(), ys.max()
-    area = np.linalg.norm(r[0:2] - r[2:4]) * np.linalg.norm(r[2:4] - r[4:6])
+    r = np.asarray(regions, dtype=np.float32)
+    if r.ndim != 2 or r.shape[1] not in (4, 8):
+        raise ValueError(f"VOT regions have 4 or 8 numbers, got shape {r.shape}")
+    if r.shape[1] == 4:
+        x, y, w, h = r.T
+        r = np.stack([x, y, x, y + h - 1, x + w - 1, y + h - 1, x + w - 1, y], axis=1)
+    xs, ys = r[:, 0::2], r[:, 1::2]
+    cx, cy = np.mean(xs, axis=1), np.mean(ys, axis=1)
+    x1, x2, y1, y2 = xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)
+    side = np.linalg.norm(r[:, 0:2] - r[:, 2:4], axis=1)
+    area = side * np.linalg.norm(r[:, 2:4] - r[:, 4:6], axis=1)
     bbox_area = (x2 - x1) * (y2 - y1)
     # a one-pixel-wide rectangle has no extent between its pixel corners: no correction then
     # (the limit of the formula for thin rectangles)
-    scale = np.sqrt(area / bbox_area) if bbox_area > 0 else np.float32(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(bbox_area > 0, np.sqrt(area / bbox_area), np.float32(1))
     w, h = scale * (x2 - x1) + 1, scale * (y2 - y1) + 1
-    box = np.array([cx - w / 2, cy - h / 2, w, h], dtype=np.float32).astype(np.float64)
-    if not np.isfinite(box).all():
-        raise ValueError(f"degenerate VOT region {np.asarray(region).tolist()}: no initial box")
-    return box
+    boxes = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1).astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if len(bad):
+        raise ValueError(
+            f"degenerate VOT region {np.asarray(regions)[bad[0]].tolist()} (row {bad[0]}): no "
+            "initial box"
+        )
+    return boxes.astype(np.float64)
+
+
+def init_box_xywh(region: np.ndarray) -> np.ndarray:
+    """:func:`init_boxes_xywh` of one region (4 or 8 numbers)."""
+    r = np.asarray(region, dtype=np.float32).ravel()
+    if r.size not in (4, 8):
+        raise ValueError(f"a VOT region has 4 or 8 numbers, got {r.size}: {r}")
+    return init_boxes_xywh(r[None])[0]
+
+
+def regions_corners(regions: Sequence[np.ndarray]) -> np.ndarray:
+    """``[T, 8]`` polygon corners of regions of 4 or 8 numbers (a rectangle ``x, y, w, h`` as its
+    4 corners)."""
+    corners = np.empty((len(regions), 8))
+    sizes = np.array([np.size(r) for r in regions])
+    for size in np.unique(sizes):
+        rows = np.flatnonzero(sizes == size)
+        r = np.stack([np.asarray(regions[k], dtype=np.float64).ravel() for k in rows])
+        if size == 4:
+            x, y, w, h = r.T
+            r = np.stack([x, y, x + w, y, x + w, y + h, x, y + h], axis=1)
+        elif size != 8:
+            raise ValueError(f"a VOT region has 4 or 8 numbers, got {size}: {r[0].tolist()}")
+        corners[rows] = r
+    return corners
 
 
 def region_corners(region: np.ndarray) -> np.ndarray:
     """``[8]`` polygon corners of a region (a rectangle ``x, y, w, h`` as its 4 corners)."""
-    r = np.asarray(region, dtype=np.float64).ravel()
-    if r.size == 8:
-        return r
-    x, y, w, h = r
-    return np.array([x, y, x + w, y, x + w, y + h, x, y + h])
+    return regions_corners([region])[0]
 
 
 def read_groundtruth(path: Path) -> list[np.ndarray]:
@@ -93,31 +125,47 @@ def read_groundtruth(path: Path) -> list[np.ndarray]:
             raise ValueError(
                 f"{path}:{line_no}: blank line (every frame needs its region): fix the file"
             )
-        regions.append(_parse_region(line, path, line_no))
+        regions.append(parse_region(line.replace("\t", ","), f"{path}:{line_no}", codes=False))
     if not regions:
         raise ValueError(f"ground truth {path} is empty")
+    _check_areas(regions, lines, path)
     return regions
 
 
+def polygon_areas(regions: Sequence[np.ndarray]) -> np.ndarray:
+    """``[T]`` areas of regions (rectangles ``x, y, w, h``, 0 unless both sides are positive, or
+    polygons, shoelace)."""
+    areas = np.empty(len(regions))
+    sizes = np.array([np.size(r) for r in regions])
+    for size in np.unique(sizes):
+        rows = np.flatnonzero(sizes == size)
+        r = np.stack([np.asarray(regions[k], dtype=np.float64).ravel() for k in rows])
+        if size == 4:
+            areas[rows] = np.where((r[:, 2] > 0) & (r[:, 3] > 0), r[:, 2] * r[:, 3], 0.0)
+        else:
+            xs, ys = r[:, 0::2], r[:, 1::2]
+            twice = np.sum(xs * np.roll(ys, -1, axis=1), 1) - np.sum(
+                ys * np.roll(xs, -1, axis=1), 1
+            )
+            areas[rows] = np.abs(twice) / 2
+    return areas
+
+
 def polygon_area(region: np.ndarray) -> float:
-    """Area of a region (a rectangle ``x, y, w, h`` or a polygon of 4 corners, shoelace)."""
-    r = np.asarray(region, dtype=np.float64).ravel()
-    if r.size == 4:
-        return float(r[2] * r[3]) if r[2] > 0 and r[3] > 0 else 0.0
-    xs, ys = r[0::2], r[1::2]
-    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
+    """Area of one region (see :func:`polygon_areas`)."""
+    return float(polygon_areas([region])[0])
 
 
-def _parse_region(text: str, path: Path, line_no: int) -> np.ndarray:
-    """A ground-truth region as the toolkit reads it (float32 numbers; tabs also separate), with
-    an area (a region without one has no pixel to track or to score against)."""
-    values = parse_region(text.replace("\t", ","), f"{path}:{line_no}", codes=False)
-    if polygon_area(values) <= 0:
+def _check_areas(regions: Sequence[np.ndarray], lines: Sequence[str], source: Path | str) -> None:
+    """A region without area has no pixel to track or to score against: refuse the first (line
+    ``t + 1`` of ``source`` is region ``t``)."""
+    flat = np.flatnonzero(polygon_areas(regions) <= 0)
+    if len(flat):
+        t = int(flat[0])
         raise ValueError(
-            f"{path}:{line_no}: region {text.strip()!r} has no area (no pixel to track or to "
+            f"{source}:{t + 1}: region {lines[t].strip()!r} has no area (no pixel to track or to "
             "score against): fix the annotation"
         )
-    return values
 
 
 def _make_sequence(
@@ -135,22 +183,36 @@ def _make_sequence(
             f"(frames in {frames[0].parent if frames else '?'}); the data set is incomplete"
         )
     width, height = image_size
-    for t, region in enumerate(regions):
-        corners = region_corners(region)
-        xs, ys = corners[0::2], corners[1::2]
-        if xs.max() <= 0 or ys.max() <= 0 or xs.min() >= width or ys.min() >= height:
-            raise ValueError(
-                f"{source}:{t + 1}: region {region.tolist()} lies outside the {width}x{height} "
-                "image (0-based pixels): fix the annotation or the image size"
-            )
+    corners = regions_corners(regions)
+    xs, ys = corners[:, 0::2], corners[:, 1::2]
+    outside = (xs.max(1) <= 0) | (ys.max(1) <= 0) | (xs.min(1) >= width) | (ys.min(1) >= height)
+    if outside.any():
+        t = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"{source}:{t + 1}: region {regions[t].tolist()} lies outside the {width}x{height} "
+            "image (0-based pixels): fix the annotation or the image size"
+        )
     return VotSequence(
         name=name,
         frames=frames,
-        gt=np.stack([init_box_xywh(r) for r in regions]),
-        polygons=np.stack([region_corners(r) for r in regions]),
+        gt=_init_boxes(regions, source),
+        polygons=corners,
         regions=regions,
         image_size=image_size,
     )
+
+
+def _init_boxes(regions: Sequence[np.ndarray], source: str) -> np.ndarray:
+    """:func:`init_boxes_xywh` of regions of 4 or 8 numbers (mixed), the error naming the entry."""
+    boxes = np.empty((len(regions), 4))
+    sizes = np.array([np.size(r) for r in regions])
+    for size in np.unique(sizes):
+        rows = np.flatnonzero(sizes == size)
+        try:
+            boxes[rows] = init_boxes_xywh(np.stack([regions[k] for k in rows]))
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from err
+    return boxes
 
 
 def _list_frames(folder: Path) -> list[Path]:
@@ -250,10 +312,11 @@ def _read_pysot_json(json_file: Path) -> list[VotSequence]:
             size = (int(entry["width"]), int(entry["height"]))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: width / height are not integers ({err})") from err
+        lines = [",".join(str(v) for v in r) for r in entry["gt_rect"]]
         regions = [
-            _parse_region(",".join(str(v) for v in r), json_file, i + 1)
-            for i, r in enumerate(entry["gt_rect"])
+            parse_region(line, f"{json_file}:{i + 1}", codes=False) for i, line in enumerate(lines)
         ]
+        _check_areas(regions, lines, json_file)
         if entry.get("img_names"):
             frames = [root / p for p in entry["img_names"]]
         else:
