@@ -45,6 +45,10 @@ PATHS = {
         "siamfcpp_fast",
         [FP16, GRAPH, "tracker.channels_last=true"],
     ),
+    "engine fp16 graph channels_last compiled step": (
+        "siamfcpp_fast",
+        [FP16, GRAPH, "tracker.channels_last=true", "tracker.compile_step=true"],
+    ),
     "engine fp32 graph reference network": ("siamfcpp_fast", [GRAPH, REFERENCE_NETWORK]),
     "engine fp16 graph channels_last reference network": (
         "siamfcpp_fast",

@@ -172,6 +172,18 @@ def test_engine_matches_the_original(compose_config, tmp_path, model):
         assert free.max() <= TOLERANCE_PX, free
 
 
+# torch.compile of the crop and post-processing takes ~40 s on 2 cores: -m slow
+@pytest.mark.slow
+def test_compiled_step_matches_the_original(compose_config, tmp_path):
+    """``compile_step``: the compiled crop and post-processing keep the one-step parity."""
+    engine = _engine(compose_config, tmp_path, compile_step="true")
+    _, data = _fixture_sequences()
+    original = [data[f"alexnet_seq{k}_boxes"] for k in (0, 1)]
+    one_step = _track_fixture(engine, original, one_step=True, num_frames=12)
+    print(f"alexnet compiled step, one step vs the original: {one_step.max():.2e} px")
+    assert one_step.max() <= TOLERANCE_PX, one_step
+
+
 def test_multi_template_engine_matches_the_original(compose_config, tmp_path):
     """The multi-template preset (memory as shipped: never updated) on the engine, one step."""
     engine = _engine(
@@ -403,7 +415,9 @@ def test_non_finite_network_output_names_the_frame(compose_config, sequences, tm
         ("alexnet", {"cuda_graph": "true", "channels_last": "true"}),
         ("alexnet", {"precision": "float16"}),
         ("alexnet", {"precision": "float16", "cuda_graph": "true"}),
+        ("alexnet", {"cuda_graph": "true", "channels_last": "true", "compile_step": "true"}),
         ("googlenet", {"cuda_graph": "true"}),
+        ("googlenet", {"cuda_graph": "true", "compile_step": "true"}),
         ("googlenet", {"precision": "float16", "cuda_graph": "true"}),
     ],
 )

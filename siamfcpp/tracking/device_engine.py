@@ -93,6 +93,9 @@ class DeviceEngine(TrackingEngine):
             float32 / float64).
         channels_last: run the network in channels-last memory format.
         cuda_graph: capture the step as a CUDA graph and replay it (CUDA only).
+        compile_step: ``torch.compile`` the step's crop and post-processing too (static shapes,
+            default mode): dozens of small kernels fused into a few, which pays where they
+            dominate the step (a single stream); costs a compilation at start-up.
         network, xcorr, compile, stem, fuse_relu: the network form
             (:class:`~siamfcpp.tracking.network_form.NetworkForm`).
 
@@ -121,6 +124,7 @@ class DeviceEngine(TrackingEngine):
         precision: str,
         channels_last: bool,
         cuda_graph: bool,
+        compile_step: bool,
         network: str,
         xcorr: str | None,
         compile: str | None,
@@ -164,6 +168,15 @@ class DeviceEngine(TrackingEngine):
         self.dtype = PRECISIONS[precision]
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.cuda_graph = cuda_graph
+        # compiled: bound methods, so their guards see the state tensors they read and write
+        self._crop_step, self._postprocess_step = (
+            (
+                torch.compile(self._crop_all, dynamic=False),
+                torch.compile(self._postprocess, dynamic=False),
+            )
+            if compile_step
+            else (self._crop_all, self._postprocess)
+        )
         self.pinned_frames = self.device.type == "cuda"
         self.frame_device = self.device if self.device.type == "cuda" else None
         self.model = form.build(
@@ -323,9 +336,9 @@ class DeviceEngine(TrackingEngine):
 
         Static shapes, no host synchronisation: this is what the CUDA graph holds.
         """
-        x, scale = self._crop_all()
+        x, scale = self._crop_step()
         score, boxes = self._search(x)
-        self._postprocess(score, boxes, scale)
+        self._postprocess_step(score, boxes, scale)
 
     def _crop_all(self) -> tuple[Tensor, Tensor]:
         """Search crops ``[S, 3, X, X]`` of every slot from its frame, and their scales ``[S]``."""
@@ -383,15 +396,15 @@ class DeviceEngine(TrackingEngine):
                 run()
             return (time.perf_counter() - begin) * 1e3 / repeats
 
-        x, scale = self._crop_all()
+        x, scale = self._crop_step()
         score, boxes = self._search(x)
         phases = {}
         if frames:
             phases["upload"] = timed(lambda: self._upload(range(len(frames)), frames))
         return phases | {
-            "crop": timed(self._crop_all),
+            "crop": timed(self._crop_step),
             "network": timed(lambda: self._search(x)),
-            "postprocess": timed(lambda: self._postprocess(score, boxes, scale)),
+            "postprocess": timed(lambda: self._postprocess_step(score, boxes, scale)),
             "step": timed(self._graph.replay if self._graph is not None else self._step),
         }
 
