@@ -33,6 +33,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from PIL import Image
+from pytorch_lightning.utilities import move_data_to_device
 
 from siamfcpp.data.augment import CropWindow
 from siamfcpp.data.patches import cut_patch, frame_size
@@ -233,7 +234,7 @@ def test_frame_size_reads_the_header_as_opencv_decodes(tmp_path):
         frame_size(tmp_path / "nothing.jpg")
 
 
-def _loss_curve(crop_on: str, steps: int) -> np.ndarray:
+def _loss_curve(crop_on: str, steps: int, device: str = "cpu") -> np.ndarray:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name="train",
@@ -248,11 +249,12 @@ def _loss_curve(crop_on: str, steps: int) -> np.ndarray:
         )
     data = instantiate(cfg.data)
     torch.manual_seed(0)
-    module = instantiate(cfg.module)
+    module = instantiate(cfg.module).to(device)
     module.on_fit_start()
     optimizer = torch.optim.SGD(module.model.parameters(), lr=1e-4, momentum=0.9)
     losses = []
     for batch in islice(data.train_dataloader(), steps):
+        batch = move_data_to_device(batch, torch.device(device))
         loss = module.step_losses(data.on_after_batch_transfer(batch, 0))["total"]
         optimizer.zero_grad()
         loss.backward()
@@ -272,3 +274,18 @@ def test_the_loss_curve_equals_the_reference_curve(steps, rtol):
     np.testing.assert_allclose(device, reference, rtol=rtol)
     if steps > 10:
         assert reference[-10:].mean() < reference[:10].mean()  # it did train
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_loss_curve_on_the_gpu_equals_the_reference_curve():
+    """The issue's GPU figure: 50 float32 steps on CUDA (TF32 off), the device crop path against
+    the reference (CPU-cropped) path on the same samples."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    reference = _loss_curve("cpu", 50, "cuda")
+    device = _loss_curve("device", 50, "cuda")
+    gap = np.max(np.abs(device / reference - 1))
+    print(f"GPU loss curves, 50 steps: max relative difference {gap:.2e}")
+    np.testing.assert_allclose(device, reference, rtol=1e-3)
+    assert reference[-10:].mean() < reference[:10].mean()
