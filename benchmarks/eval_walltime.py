@@ -219,9 +219,15 @@ def track_rows(args, kind: str, root: Path, work: Path, backbone: str) -> list[l
     reference = evaluate(preset, ref_root, ref_out, args.device, ["tracker=siamfcpp"])
     names = [s["name"] for s in reference["sequences"]]
     cuda = args.device.startswith("cuda")
-    configs = [
-        (b, p, n, False) for n in args.networks for b in args.batch_sizes for p in args.precisions
-    ]
+    # each configuration once: a repeated one would resume (skip) its own result files
+    configs = list(
+        dict.fromkeys(
+            (b, p, n, False)
+            for n in args.networks
+            for b in args.batch_sizes
+            for p in args.precisions
+        )
+    )
     nvjpeg = args.nvjpeg and gpu_jpeg_decoding() is not None  # where installed
     if kind == "got10k" and cuda and nvjpeg:
         configs.append((max(args.batch_sizes), args.precisions[-1], args.networks[0], True))
@@ -370,8 +376,8 @@ def profile_rows(args, root: Path, backbone: str) -> list[list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--backbones", nargs="+", default=["alexnet", "googlenet"])
-    parser.add_argument("--vot-backbones", nargs="+", default=["alexnet"])
+    parser.add_argument("--backbones", nargs="*", default=["alexnet", "googlenet"])
+    parser.add_argument("--vot-backbones", nargs="*", default=["alexnet"])
     parser.add_argument("--sequences", type=int, default=60)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", default="640x360", help="frame WxH")
