@@ -151,11 +151,6 @@ def polygon_areas(regions: Sequence[np.ndarray]) -> np.ndarray:
     return areas
 
 
-def polygon_area(region: np.ndarray) -> float:
-    """Area of one region (see :func:`polygon_areas`)."""
-    return float(polygon_areas([region])[0])
-
-
 def _check_areas(regions: Sequence[np.ndarray], lines: Sequence[str], source: Path | str) -> None:
     """A region without area has no pixel to track or to score against: refuse the first (line
     ``t + 1`` of ``source`` is region ``t``)."""
