@@ -48,8 +48,8 @@ def write_png_sequence(directory: Path, name: str, frames, gt) -> SequenceData:
 
 def supervised_job(seq: SequenceData, fails: set[int], reinit_delay: int) -> SupervisedJob:
     """The VOT reset protocol on ``seq`` with annotations that fail every box on the frames
-    ``fails`` (a region outside the image) and no box with a pixel in the image elsewhere (the
-    whole image)."""
+    ``fails`` (a region outside the image) and pass every box with a pixel in the image elsewhere
+    (the whole image)."""
     height, width = cv2.imread(str(seq.frames[0])).shape[:2]
     image, outside = np.array([0.0, 0, width, height]), np.array([-100.0, -100, 10, 10])
     regions = [outside if t in fails else image for t in range(len(seq.frames))]

@@ -18,7 +18,7 @@ The supervised experiment's result files are :mod:`siamfcpp.evaluation.trajector
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,21 +89,32 @@ def init_box_xywh(region: np.ndarray) -> np.ndarray:
     return init_boxes_xywh(r[None])[0]
 
 
+def _per_size(
+    regions: Sequence[np.ndarray], compute: Callable[[np.ndarray], np.ndarray], columns: int
+) -> np.ndarray:
+    """``[T, columns]`` (``[T]`` for 0): ``compute(stacked)`` on each group of regions with the same
+    number of values (a file may mix rectangles and polygons), the rows back in order."""
+    sizes = np.array([np.size(r) for r in regions])
+    out = np.empty((len(regions), columns) if columns else len(regions))
+    for size in np.unique(sizes):
+        rows = np.flatnonzero(sizes == size)
+        out[rows] = compute(np.stack([np.asarray(regions[k], np.float64).ravel() for k in rows]))
+    return out
+
+
+def _corners(r: np.ndarray) -> np.ndarray:
+    if r.shape[1] == 4:
+        x, y, w, h = r.T
+        return np.stack([x, y, x + w, y, x + w, y + h, x, y + h], axis=1)
+    if r.shape[1] != 8:
+        raise ValueError(f"a VOT region has 4 or 8 numbers, got {r.shape[1]}: {r[0].tolist()}")
+    return r
+
+
 def regions_corners(regions: Sequence[np.ndarray]) -> np.ndarray:
     """``[T, 8]`` polygon corners of regions of 4 or 8 numbers (a rectangle ``x, y, w, h`` as its
     4 corners)."""
-    corners = np.empty((len(regions), 8))
-    sizes = np.array([np.size(r) for r in regions])
-    for size in np.unique(sizes):
-        rows = np.flatnonzero(sizes == size)
-        r = np.stack([np.asarray(regions[k], dtype=np.float64).ravel() for k in rows])
-        if size == 4:
-            x, y, w, h = r.T
-            r = np.stack([x, y, x + w, y, x + w, y + h, x, y + h], axis=1)
-        elif size != 8:
-            raise ValueError(f"a VOT region has 4 or 8 numbers, got {size}: {r[0].tolist()}")
-        corners[rows] = r
-    return corners
+    return _per_size(regions, _corners, 8)
 
 
 def region_corners(region: np.ndarray) -> np.ndarray:
@@ -132,23 +143,18 @@ def read_groundtruth(path: Path) -> list[np.ndarray]:
     return regions
 
 
+def _areas(r: np.ndarray) -> np.ndarray:
+    if r.shape[1] == 4:
+        return np.where((r[:, 2] > 0) & (r[:, 3] > 0), r[:, 2] * r[:, 3], 0.0)
+    xs, ys = r[:, 0::2], r[:, 1::2]
+    twice = np.sum(xs * np.roll(ys, -1, axis=1), 1) - np.sum(ys * np.roll(xs, -1, axis=1), 1)
+    return np.abs(twice) / 2
+
+
 def polygon_areas(regions: Sequence[np.ndarray]) -> np.ndarray:
     """``[T]`` areas of regions (rectangles ``x, y, w, h``, 0 unless both sides are positive, or
     polygons, shoelace)."""
-    areas = np.empty(len(regions))
-    sizes = np.array([np.size(r) for r in regions])
-    for size in np.unique(sizes):
-        rows = np.flatnonzero(sizes == size)
-        r = np.stack([np.asarray(regions[k], dtype=np.float64).ravel() for k in rows])
-        if size == 4:
-            areas[rows] = np.where((r[:, 2] > 0) & (r[:, 3] > 0), r[:, 2] * r[:, 3], 0.0)
-        else:
-            xs, ys = r[:, 0::2], r[:, 1::2]
-            twice = np.sum(xs * np.roll(ys, -1, axis=1), 1) - np.sum(
-                ys * np.roll(xs, -1, axis=1), 1
-            )
-            areas[rows] = np.abs(twice) / 2
-    return areas
+    return _per_size(regions, _areas, 0)
 
 
 def _check_areas(regions: Sequence[np.ndarray], lines: Sequence[str], source: Path | str) -> None:
@@ -199,15 +205,10 @@ def _make_sequence(
 
 def _init_boxes(regions: Sequence[np.ndarray], source: str) -> np.ndarray:
     """:func:`init_boxes_xywh` of regions of 4 or 8 numbers (mixed), the error naming the entry."""
-    boxes = np.empty((len(regions), 4))
-    sizes = np.array([np.size(r) for r in regions])
-    for size in np.unique(sizes):
-        rows = np.flatnonzero(sizes == size)
-        try:
-            boxes[rows] = init_boxes_xywh(np.stack([regions[k] for k in rows]))
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from err
-    return boxes
+    try:
+        return _per_size(regions, init_boxes_xywh, 4)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from err
 
 
 def _list_frames(folder: Path) -> list[Path]:
