@@ -100,12 +100,14 @@ DERIVED_FORMS = ("best", "best-compiled")
 
 @dataclass(frozen=True)
 class TrainForm:
-    """How the training step runs: autocast dtype, memory format, compilation, ``model.xcorr``."""
+    """How the training step runs: autocast dtype, memory format, compilation, ``model.xcorr``
+    and ``model.backbone.avg_pool`` (GoogLeNet only)."""
 
     amp: torch.dtype | None = None
     channels_last: bool = False
     compiled: bool = False
     xcorr: str = "grouped"
+    avg_pool: str = "pool"
 
 
 BF16 = torch.bfloat16
@@ -115,9 +117,18 @@ TRAIN_FORMS = {
     "bf16-cl": TrainForm(amp=BF16, channels_last=CL),
     "bf16-cl-unfold": TrainForm(amp=BF16, channels_last=CL, xcorr="unfold"),
     "bf16-cl-shift": TrainForm(amp=BF16, channels_last=CL, xcorr="shift"),
+    "bf16-cl-avgconv": TrainForm(amp=BF16, channels_last=CL, avg_pool="conv"),
     "bf16-cl-compiled": TrainForm(amp=BF16, channels_last=CL, compiled=True),
     "bf16-cl-shift-compiled": TrainForm(amp=BF16, channels_last=CL, compiled=True, xcorr="shift"),
 }
+
+
+class Rows(list):
+    """Table rows, each also printed to stderr as it is measured (a run cut short keeps them)."""
+
+    def append(self, row: list) -> None:
+        print("row: " + " | ".join(str(v) for v in row), file=sys.stderr, flush=True)
+        super().append(row)
 
 
 class Budget:
@@ -288,9 +299,9 @@ class Runner:
         self.args = args
         self.device = args.device
         self.budget = Budget(args.budget_s)
-        self.search_rows: list[list] = []
-        self.template_rows: list[list] = []
-        self.train_rows: list[list] = []
+        self.search_rows = Rows()
+        self.template_rows = Rows()
+        self.train_rows = Rows()
         self.best: dict[tuple[str, int], tuple[str, Form, float]] = {}
         self.contexts: dict[tuple[str, int], dict] = {}
         self.train_setups: dict[str, dict] = {}
@@ -474,6 +485,8 @@ class Runner:
         fmt = torch.channels_last if form.channels_last else torch.contiguous_format
         model = copy.deepcopy(setup["module"].model).to(self.device, memory_format=fmt).train()
         model.xcorr = xcorr_form(form.xcorr)
+        if form.avg_pool != "pool":
+            model.backbone.set_avg_pool(form.avg_pool)
         loss_fn = setup["module"].loss
         data = dict(setup["data"])
         data["im_z"] = data["im_z"].contiguous(memory_format=fmt)
@@ -533,8 +546,10 @@ class Runner:
             if backbone not in self.train_setups:
                 self.train_setups[backbone] = self.train_setup(backbone)
             setup = self.train_setups[backbone]
+            pools = hasattr(setup["module"].model.backbone, "set_avg_pool")
             for name in names:
-                self.train_row(backbone, name, setup)
+                if pools or TRAIN_FORMS[name].avg_pool == "pool":
+                    self.train_row(backbone, name, setup)
 
     # ------------------------------------------------------------------------------ profile
     def profile(self) -> None:

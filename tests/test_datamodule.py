@@ -41,16 +41,19 @@ def test_synthetic_batch_has_the_network_layout(backbone: str, score_size: int):
     batch = _first_batch(datamodule)
     n = score_size * score_size
     expected = {
-        "im_z": ((4, 3, 127, 127), torch.float32),
-        "im_x": ((4, 3, 255, 255), torch.float32),
+        "im_z": ((4, 3, 127, 127), torch.uint8),
+        "im_x": ((4, 3, 255, 255), torch.uint8),
         "cls_gt": ((4, n, 1), torch.float32),
         "ctr_gt": ((4, n, 1), torch.float32),
         "box_gt": ((4, n, 4), torch.float32),
         "is_negative": ((4,), torch.bool),
     }
     assert {k: (tuple(v.shape), v.dtype) for k, v in batch.items()} == expected
+    # uint8 crops travel to the device, which makes them the network's float32 input
+    on_device = datamodule.on_after_batch_transfer(batch, 0)
     for key in ("im_z", "im_x"):  # BGR pixel values, not normalised
-        assert 0 <= batch[key].min() and batch[key].max() <= 255 and batch[key].max() > 1
+        assert on_device[key].dtype == torch.float32
+        assert torch.equal(on_device[key], batch[key].float()) and on_device[key].max() > 1
     for cls, negative in zip(batch["cls_gt"], batch["is_negative"], strict=True):
         assert (cls == 1).any() != bool(negative)  # positives mark the object, negatives do not
 
@@ -122,12 +125,12 @@ def test_batch_size_must_split_over_replicas():
 
 
 def test_chw_conversion_keeps_bgr_order():
-    from siamfcpp.data.datamodule import _chw_float
+    from siamfcpp.data.datamodule import _chw
 
     image = np.zeros((2, 3, 3), dtype=np.uint8)
     image[..., 0] = 7  # blue
-    out = _chw_float(image)
-    assert out.shape == (3, 2, 3) and out.dtype == torch.float32
+    out = _chw(image)
+    assert out.shape == (3, 2, 3) and out.dtype == torch.uint8
     assert out[0].eq(7).all() and out[1:].eq(0).all()
 
 
@@ -155,5 +158,7 @@ def test_lightning_sets_the_epoch_of_the_sample_stream():
     )  # fmt: skip
     trainer.fit(model, datamodule=instantiate(cfg))
     assert len(model.seen) == 4  # 8 samples per epoch in batches of 4
-    torch.testing.assert_close(model.seen[0], _first_batch(instantiate(cfg), epoch=0)["im_x"])
-    torch.testing.assert_close(model.seen[2], _first_batch(instantiate(cfg), epoch=1)["im_x"])
+    # the step sees the loader's uint8 crops as float32 (on_after_batch_transfer)
+    for seen, epoch in ((model.seen[0], 0), (model.seen[2], 1)):
+        loaded = _first_batch(instantiate(cfg), epoch=epoch)["im_x"]
+        torch.testing.assert_close(seen, loaded.float())

@@ -219,6 +219,7 @@ def _serial_replicas(cfg, replicas: int, steps: int) -> dict[str, torch.Tensor]:
                     b.copy_(buffers[name])
             indices = range(step * batch + rank, (step + 1) * batch, replicas)
             pairs = torch.utils.data.default_collate([datamodule.train_set[i] for i in indices])
+            pairs = datamodule.on_after_batch_transfer(pairs, 0)
             loss = module.loss(model(pairs["im_z"], pairs["im_x"]), pairs)["total"]
             replica_grads = torch.autograd.grad(loss, list(model.parameters()))
             for total, grad in zip(grads, replica_grads, strict=True):

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torch import nn
 
+from siamfcpp.model.layers import avg_pool_3x3, avg_pool_3x3_conv
 from siamfcpp.training.module import (
     OTHER_GROUP,
     FreezeStage,
@@ -185,7 +187,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(backbone: str, score_siz
     torch.manual_seed(0)
     module = instantiate(cfg.module)
     datamodule = instantiate(cfg.data)
-    batch = next(iter(datamodule.train_dataloader()))
+    batch = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
     n = score_size * score_size
     assert batch["cls_gt"].shape == (4, n, 1) and batch["im_x"].shape == (4, 3, 255, 255)
     optimizer = module.configure_optimizers()
@@ -201,3 +203,20 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(backbone: str, score_siz
         losses.append(loss.item())
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < 0.9 * losses[0], losses
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [("auto", avg_pool_3x3), ("pool", avg_pool_3x3), ("conv", avg_pool_3x3_conv)],
+)
+def test_avg_pool_option_picks_googlenets_pooling_form(option, expected):
+    """module.avg_pool sets the Inception blocks' pooling form when training starts; auto keeps
+    PyTorch's pooling off CUDA (on CUDA it picks the convolution, see the README)."""
+    cfg = _compose_train("backbone=googlenet", f"module.avg_pool={option}")
+    module = instantiate(cfg.module)
+    module.on_fit_start()
+    blocks = [m for m in module.model.backbone.modules() if hasattr(m, "avg_pool")]
+    assert len(blocks) == 7 and all(block.avg_pool is expected for block in blocks)
+    instantiate(_compose_train("module.avg_pool=conv").module).on_fit_start()  # AlexNet: no pools
+    with pytest.raises(InstantiationException, match="module.avg_pool must be auto or one of"):
+        instantiate(_compose_train("module.avg_pool=max").module)

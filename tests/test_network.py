@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
+from siamfcpp.model.backbones.googlenet import GoogLeNet
 from siamfcpp.model.checkpoints import load_checkpoint
-from siamfcpp.model.layers import score_map_centres
+from siamfcpp.model.layers import AVG_POOL_FORMS, score_map_centres
 from tests.parity_weights import FIXTURES, write_parity_checkpoint
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -155,3 +157,46 @@ def test_unknown_xcorr_is_refused() -> None:
     cfg.xcorr = "fft"
     with pytest.raises(InstantiationException, match="xcorr must be one of"):
         instantiate(cfg)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9, 7), (1, 4, 1, 1), (1, 2, 2, 5)])
+def test_avg_pool_forms_agree(shape: tuple[int, ...]) -> None:
+    """Every form of Inception's 3x3 average pool gives avg_pool2d's outputs and gradients (in
+    float64, so that a wrong tap or border would show), and keeps channels-last layout."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    grad_out = torch.randn(shape, generator=gen, dtype=torch.float64)
+    expected = F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
+    (expected_grad,) = torch.autograd.grad(expected, x, grad_out)
+    for name, form in AVG_POOL_FORMS.items():
+        out = form(x)
+        (grad,) = torch.autograd.grad(out, x, grad_out)
+        assert (out - expected).abs().max() < 1e-12, name
+        assert (grad - expected_grad).abs().max() < 1e-12, name
+        channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+        assert form(channels_last).is_contiguous(memory_format=torch.channels_last), name
+
+
+def test_avg_pool_forms_train_like_pool() -> None:
+    """The backbone's avg_pool (module.avg_pool in training) changes how GoogLeNet computes, not
+    what: outputs and parameter gradients in training mode equal the original pool's (float64)."""
+    results = {}
+    for form in ("pool", "conv"):
+        torch.manual_seed(0)
+        backbone = GoogLeNet(crop_pad=4, avg_pool=form).double().train()
+        z = torch.rand(2, 3, 127, 127, generator=torch.Generator().manual_seed(1)) * 255
+        out = backbone(z.double())
+        (out.square().mean()).backward()
+        results[form] = out.detach(), {n: p.grad.clone() for n, p in backbone.named_parameters()}
+    out, grads = results["conv"]
+    expected_out, expected_grads = results["pool"]
+    assert (out - expected_out).abs().max() < 1e-9
+    largest = max(g.abs().max().item() for g in expected_grads.values())
+    for name, expected in expected_grads.items():
+        error = (grads[name] - expected).abs().max().item() / largest
+        assert error < 1e-9, f"gradient of {name} differs by {error:.2e} (relative)"
+
+
+def test_unknown_avg_pool_is_refused() -> None:
+    with pytest.raises(ValueError, match="avg_pool must be one of"):
+        GoogLeNet(crop_pad=4, avg_pool="max")

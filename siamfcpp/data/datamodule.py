@@ -34,16 +34,17 @@ from siamfcpp.data.sampling import MixtureEntry, PairFilter, TrackPairSampler
 from siamfcpp.model.targets import make_densebox_targets
 
 
-def _chw_float(image: np.ndarray) -> torch.Tensor:
-    """uint8 ``[H, W, 3]`` BGR -> float32 ``[3, H, W]`` BGR 0..255 (the network's input)."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))
+def _chw(image: np.ndarray) -> torch.Tensor:
+    """uint8 ``[H, W, 3]`` BGR -> uint8 ``[3, H, W]`` (a quarter of float32's bytes to collate,
+    page-lock and upload; :meth:`SiamPairDataModule.on_after_batch_transfer` makes it float)."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
 class PairDataset(Dataset):
     """Sample ``i`` of the infinite training stream; ``len`` is one epoch.
 
-    Each sample is a dict of tensors: ``im_z`` float32 ``[3, z_size, z_size]`` and ``im_x``
-    float32 ``[3, x_size, x_size]`` (BGR 0..255), ``cls_gt`` / ``ctr_gt`` ``[N, 1]``, ``box_gt``
+    Each sample is a dict of tensors: ``im_z`` uint8 ``[3, z_size, z_size]`` and ``im_x``
+    uint8 ``[3, x_size, x_size]`` (BGR), ``cls_gt`` / ``ctr_gt`` ``[N, 1]``, ``box_gt``
     ``[N, 4]`` (``N = score_size ** 2``), ``is_negative`` bool.
     """
 
@@ -80,8 +81,8 @@ class PairDataset(Dataset):
             negative=pair.negative,
         )
         sample = {
-            "im_z": _chw_float(cropped.image_z),
-            "im_x": _chw_float(cropped.image_x),
+            "im_z": _chw(cropped.image_z),
+            "im_x": _chw(cropped.image_x),
             "is_negative": torch.tensor(pair.negative),
         }
         for key in ("cls_gt", "ctr_gt", "box_gt"):
@@ -129,7 +130,8 @@ class SiamPairDataModule(pl.LightningDataModule):
         batch_size: pairs per optimisation step over all replicas (original: ``minibatch``);
             each of ``R`` replicas loads ``batch_size // R``.
         num_workers: data-loader worker processes (per replica).
-        pin_memory: page-locked batches for faster host-to-GPU copies.
+        pin_memory: page-locked batches for faster, asynchronous host-to-GPU copies (only
+            when training on a CUDA device).
         seed: seed of the sample stream.
         crop_on: ``cpu`` (reference) or ``device`` (see the module doc).
         max_reduction: ``crop_on=device``: coarsest reduced JPEG decoding (1, 2, 4, 8) a crop
@@ -234,12 +236,21 @@ class SiamPairDataModule(pl.LightningDataModule):
             batch_size=self.batch_size // num_replicas,
             sampler=EpochSampler(self.train_set, num_replicas=num_replicas, rank=rank),
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self.pin_memory and self._on_cuda(),
             drop_last=True,
             persistent_workers=self.num_workers > 0,
             collate_fn=collate_patch_pairs if self.crop_on == "device" else None,
         )
 
+    def _on_cuda(self) -> bool:
+        """Whether batches go to a CUDA device: the trainer's, or any CUDA device without one."""
+        if self.trainer is None:
+            return torch.cuda.is_available()
+        return self.trainer.strategy.root_device.type == "cuda"
+
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """``crop_on=device``: crop the batch and build its targets where it now lies."""
-        return self.assemble(batch) if self.crop_on == "device" else batch
+        """The batch as the network takes it, where it now lies: ``crop_on=device`` crops it and
+        builds its targets; ``cpu`` turns its uint8 crops into float32 (exact)."""
+        if self.crop_on == "device":
+            return self.assemble(batch)
+        return {**batch, "im_z": batch["im_z"].float(), "im_x": batch["im_x"].float()}

@@ -109,6 +109,41 @@ def xcorr_form(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     return XCORR_FORMS[name]
 
 
+def avg_pool_3x3(x: Tensor) -> Tensor:
+    """Inception's 3x3 average pool: stride 1, zero padding 1, padding counted (``/ 9``).
+
+    Args:
+        x: ``[B, C, H, W]``; returns the same shape.
+    """
+    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1)
+
+
+def avg_pool_3x3_conv(x: Tensor) -> Tensor:
+    """:func:`avg_pool_3x3` as a depthwise convolution with a kernel of ones, then ``/ 9``.
+
+    The kernel is ones rather than ``1 / 9`` because ones are exact in bfloat16 (``1 / 9`` there
+    is 0.2% off); the weights need no gradient, so backward is one convolution too.
+    """
+    ones = x.new_ones(x.shape[1], 1, 3, 3)
+    return F.conv2d(x, ones, padding=1, groups=x.shape[1]) * (1 / 9)
+
+
+#: exact forms of Inception's 3x3 average pool (same outputs up to float rounding); in training
+#: (``module.avg_pool``) they differ in speed: on an H200, bfloat16 channels-last, the depthwise
+#: convolution's forward + backward is ~7x PyTorch's pooling kernel
+AVG_POOL_FORMS: dict[str, Callable[[Tensor], Tensor]] = {
+    "pool": avg_pool_3x3,  # PyTorch's pooling kernel, the original's
+    "conv": avg_pool_3x3_conv,  # depthwise convolution with a kernel of ones
+}
+
+
+def avg_pool_form(name: str) -> Callable[[Tensor], Tensor]:
+    """The average pool called ``name`` (a key of :data:`AVG_POOL_FORMS`)."""
+    if name not in AVG_POOL_FORMS:
+        raise ValueError(f"avg_pool must be one of {list(AVG_POOL_FORMS)}, got {name!r}")
+    return AVG_POOL_FORMS[name]
+
+
 def score_map_centres(score_size: int, x_size: int, total_stride: int) -> Tensor:
     """Pixel position in the search crop of every score-map cell, row-major.
 

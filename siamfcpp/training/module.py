@@ -11,6 +11,7 @@ The training recipe of the original implementation:
 
 Speed options of the step (they do not change what is computed, up to float rounding):
 ``channels_last`` (``auto``: on CUDA devices) runs the network in channels-last memory layout,
+``avg_pool`` (``auto``: ``conv`` on CUDA devices) picks the form of GoogLeNet's 3x3 average pools,
 ``compile`` (null, or a ``torch.compile`` mode such as ``default`` / ``reduce-overhead`` /
 ``max-autotune``) compiles forward + losses (and so their backward). Mixed precision is the
 trainer's ``precision`` (``bf16-mixed`` on ``trainer=gpu``); the losses stay float32.
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 
 from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.model.checkpoints import RECORD_KEY, network_record
+from siamfcpp.model.layers import AVG_POOL_FORMS
 from siamfcpp.model.losses import DenseboxLoss
 
 
@@ -180,6 +182,9 @@ class SiamFCppModule(pl.LightningModule):
             mappings of its fields (as the config writes them).
         channels_last: network and inputs in channels-last memory layout: true, false or
             ``auto`` (true on CUDA devices).
+        avg_pool: form of the backbone's 3x3 average pools (GoogLeNet's Inception blocks; a
+            key of :data:`~siamfcpp.model.layers.AVG_POOL_FORMS`) or ``auto``: ``conv`` on CUDA
+            devices, where PyTorch's channels-last pooling kernels are slow, else as built.
         compile: ``torch.compile`` mode of forward + losses, or None (eager).
     """
 
@@ -193,11 +198,16 @@ class SiamFCppModule(pl.LightningModule):
         freeze_schedule: Iterable[FreezeStage | Mapping[str, object]],
         channels_last: bool | str,
         compile: str | None,
+        avg_pool: str = "auto",
     ) -> None:
         super().__init__()
         if channels_last not in (True, False, "auto"):
             raise ValueError(
                 f"module.channels_last must be true, false or auto, got {channels_last!r}"
+            )
+        if avg_pool not in ("auto", *AVG_POOL_FORMS):
+            raise ValueError(
+                f"module.avg_pool must be auto or one of {list(AVG_POOL_FORMS)}, got {avg_pool!r}"
             )
         self.model = model
         self.loss = loss
@@ -212,6 +222,7 @@ class SiamFCppModule(pl.LightningModule):
                     f"network (names look like {_example_names(model)})"
                 )
         self.channels_last = channels_last
+        self.avg_pool = avg_pool
         self.compile_mode = compile
         self.memory_format = torch.contiguous_format
         self.step_losses: Callable[[Mapping[str, Tensor]], dict[str, Tensor]] = self.forward_losses
@@ -246,6 +257,9 @@ class SiamFCppModule(pl.LightningModule):
         if self.channels_last is True or (self.channels_last == "auto" and on_cuda):
             self.memory_format = torch.channels_last
             self.model.to(memory_format=self.memory_format)
+        avg_pool = "conv" if self.avg_pool == "auto" and on_cuda else self.avg_pool
+        if avg_pool != "auto" and hasattr(self.model.backbone, "set_avg_pool"):
+            self.model.backbone.set_avg_pool(avg_pool)
         if self.compile_mode is not None:
             self.step_losses = torch.compile(self.forward_losses, mode=self.compile_mode)
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from siamfcpp.model.backbones.pretrained import load_backbone_weights
-from siamfcpp.model.layers import ConvBNReLU
+from siamfcpp.model.layers import ConvBNReLU, avg_pool_3x3, avg_pool_form
 
 
 def _basic(in_channels: int, out_channels: int, kernel_size, stride=1, padding=0) -> ConvBNReLU:
@@ -25,6 +25,9 @@ def _basic(in_channels: int, out_channels: int, kernel_size, stride=1, padding=0
 
 
 class InceptionA(nn.Module):
+    # the 3x3 average pool's form (GoogLeNet.set_avg_pool); not part of the weights
+    avg_pool = staticmethod(avg_pool_3x3)
+
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
         self.branch1x1 = _basic(in_channels, 64, 1)
@@ -38,7 +41,7 @@ class InceptionA(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         branch5x5 = self.branch5x5_2(self.branch5x5_1(x))
         branch3x3dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        branch_pool = self.branch_pool(self.avg_pool(x))
         return torch.cat([self.branch1x1(x), branch5x5, branch3x3dbl, branch_pool], 1)
 
 
@@ -57,6 +60,8 @@ class InceptionB(nn.Module):
 
 
 class InceptionC(nn.Module):
+    avg_pool = staticmethod(avg_pool_3x3)
+
     def __init__(self, in_channels: int, channels_7x7: int) -> None:
         super().__init__()
         c7 = channels_7x7
@@ -82,7 +87,7 @@ class InceptionC(nn.Module):
             self.branch7x7dbl_5,
         ):
             branch7x7dbl = layer(branch7x7dbl)
-        branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
+        branch_pool = self.branch_pool(self.avg_pool(x))
         return torch.cat([self.branch1x1(x), branch7x7, branch7x7dbl, branch_pool], 1)
 
 
@@ -94,11 +99,17 @@ class GoogLeNet(nn.Module):
     Args:
         crop_pad: feature cells cut from each border before ``channel_reduce`` (4 in the model zoo).
         pretrained: optional path to a torchvision-format ``inception_v3`` ImageNet state dict.
+        avg_pool: form of the Inception blocks' 3x3 average pool, a key of
+            :data:`~siamfcpp.model.layers.AVG_POOL_FORMS` (same outputs up to float rounding):
+            ``pool`` (the original's) or ``conv``, which differ in speed; training picks it
+            (``module.avg_pool``). Not part of the weights.
     """
 
     out_channels = 256
 
-    def __init__(self, crop_pad: int, pretrained: str | None = None) -> None:
+    def __init__(
+        self, crop_pad: int, pretrained: str | None = None, avg_pool: str = "pool"
+    ) -> None:
         super().__init__()
         self.crop_pad = crop_pad
         self.Conv2d_1a_3x3 = _basic(3, 32, 3, stride=2)
@@ -115,8 +126,16 @@ class GoogLeNet(nn.Module):
         self.Mixed_6d = InceptionC(768, channels_7x7=160)
         self.Mixed_6e = InceptionC(768, channels_7x7=192)
         self.channel_reduce = ConvBNReLU(768, 256, 1, relu=False, bn_eps=1e-3)
+        self.set_avg_pool(avg_pool)
         if pretrained:
             load_inception_v3(self, pretrained)
+
+    def set_avg_pool(self, name: str) -> None:
+        """Run every Inception block's 3x3 average pool in form ``name`` (see ``avg_pool``)."""
+        form = avg_pool_form(name)
+        for block in self.modules():
+            if isinstance(block, InceptionA | InceptionC):
+                block.avg_pool = form
 
     def forward(self, x: Tensor) -> Tensor:
         half = 255 / 2
