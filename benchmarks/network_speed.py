@@ -100,12 +100,14 @@ DERIVED_FORMS = ("best", "best-compiled")
 
 @dataclass(frozen=True)
 class TrainForm:
-    """How the training step runs: autocast dtype, memory format, compilation, ``model.xcorr``
-    and ``model.backbone.avg_pool`` (GoogLeNet only)."""
+    """How the training step runs: autocast dtype, memory format, compilation or the network's
+    forward + backward as CUDA graphs (``torch.cuda.make_graphed_callables``; loss and SGD stay
+    eager), ``model.xcorr`` and ``model.backbone.avg_pool`` (GoogLeNet only)."""
 
     amp: torch.dtype | None = None
     channels_last: bool = False
     compiled: bool = False
+    graphed: bool = False
     xcorr: str = "grouped"
     avg_pool: str = "pool"
 
@@ -118,6 +120,8 @@ TRAIN_FORMS = {
     "bf16-cl-unfold": TrainForm(amp=BF16, channels_last=CL, xcorr="unfold"),
     "bf16-cl-shift": TrainForm(amp=BF16, channels_last=CL, xcorr="shift"),
     "bf16-cl-avgconv": TrainForm(amp=BF16, channels_last=CL, avg_pool="conv"),
+    "bf16-cl-graphed": TrainForm(amp=BF16, channels_last=CL, graphed=True),
+    "bf16-cl-avgconv-graphed": TrainForm(amp=BF16, channels_last=CL, avg_pool="conv", graphed=True),
     "bf16-cl-compiled": TrainForm(amp=BF16, channels_last=CL, compiled=True),
     "bf16-cl-shift-compiled": TrainForm(amp=BF16, channels_last=CL, compiled=True, xcorr="shift"),
 }
@@ -496,8 +500,21 @@ class Runner:
         kind = self.device.split(":")[0]
         amp = form.amp
 
+        def autocast() -> torch.autocast:
+            # graphs replay the casts they captured: autocast's cast cache must be off
+            return torch.autocast(
+                kind,
+                dtype=amp or torch.float32,
+                enabled=amp is not None,
+                cache_enabled=False if form.graphed else None,
+            )
+
+        if form.graphed:
+            with autocast():
+                forward = torch.cuda.make_graphed_callables(model, (data["im_z"], data["im_x"]))
+
         def step() -> None:
-            with torch.autocast(kind, dtype=amp or torch.float32, enabled=amp is not None):
+            with autocast():
                 loss = loss_fn(forward(data["im_z"], data["im_x"]), data)["total"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
