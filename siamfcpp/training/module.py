@@ -13,8 +13,10 @@ Speed options of the step (they do not change what is computed, up to float roun
 ``channels_last`` (``auto``: on CUDA devices) runs the network in channels-last memory layout,
 ``avg_pool`` (``auto``: ``conv`` on CUDA devices) picks the form of GoogLeNet's 3x3 average pools,
 ``compile`` (null, or a ``torch.compile`` mode such as ``default`` / ``reduce-overhead`` /
-``max-autotune``) compiles forward + losses (and so their backward). Mixed precision is the
-trainer's ``precision`` (``bf16-mixed`` on ``trainer=gpu``); the losses stay float32.
+``max-autotune``) compiles forward + losses (and so their backward), ``cuda_graph`` replays the
+network's forward and backward as CUDA graphs (:mod:`siamfcpp.training.graphed`). Mixed
+precision is the trainer's ``precision`` (``bf16-mixed`` on ``trainer=gpu``); the losses stay
+float32.
 
 Under DDP (``trainer=ddp``) every replica computes these losses on its share of the global batch
 (batch-norm statistics and the losses' positive-cell normalisers are per replica) and DDP
@@ -37,6 +39,7 @@ from siamfcpp.config import ConfigValueError, config_int, config_number
 from siamfcpp.model.checkpoints import RECORD_KEY, network_record
 from siamfcpp.model.layers import AVG_POOL_FORMS
 from siamfcpp.model.losses import DenseboxLoss
+from siamfcpp.training.graphed import GraphedForward
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,8 @@ class SiamFCppModule(pl.LightningModule):
             key of :data:`~siamfcpp.model.layers.AVG_POOL_FORMS`) or ``auto``: ``conv`` on CUDA
             devices, where PyTorch's channels-last pooling kernels are slow, else as built.
         compile: ``torch.compile`` mode of forward + losses, or None (eager).
+        cuda_graph: replay the network's forward and backward as CUDA graphs (CUDA only, one
+            process; not with ``compile``).
     """
 
     def __init__(
@@ -199,6 +204,7 @@ class SiamFCppModule(pl.LightningModule):
         channels_last: bool | str,
         compile: str | None,
         avg_pool: str = "auto",
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__()
         if channels_last not in (True, False, "auto"):
@@ -221,9 +227,16 @@ class SiamFCppModule(pl.LightningModule):
                     f"freeze_schedule pattern {stage.pattern!r} matches no parameter of the "
                     f"network (names look like {_example_names(model)})"
                 )
+        if cuda_graph and compile is not None:
+            raise ValueError(
+                "module.cuda_graph=true and module.compile are alternatives: set one of them "
+                "(module.compile=null or module.cuda_graph=false)"
+            )
         self.channels_last = channels_last
         self.avg_pool = avg_pool
         self.compile_mode = compile
+        self.cuda_graph = cuda_graph
+        self.graphed: GraphedForward | None = None
         self.memory_format = torch.contiguous_format
         self.step_losses: Callable[[Mapping[str, Tensor]], dict[str, Tensor]] = self.forward_losses
 
@@ -262,12 +275,25 @@ class SiamFCppModule(pl.LightningModule):
             self.model.backbone.set_avg_pool(avg_pool)
         if self.compile_mode is not None:
             self.step_losses = torch.compile(self.forward_losses, mode=self.compile_mode)
+        if self.cuda_graph:
+            if not on_cuda:
+                raise ValueError(
+                    f"module.cuda_graph=true needs a CUDA device, the model is on {self.device}: "
+                    "train with trainer=gpu, or set module.cuda_graph=false"
+                )
+            if self._trainer is not None and self.trainer.world_size > 1:
+                raise ValueError(
+                    "module.cuda_graph=true runs in one process: set module.cuda_graph=false "
+                    "with several devices (DDP)"
+                )
+            self.graphed = GraphedForward(self.model)
 
     def forward_losses(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """The weighted losses of a batch (the part of the step that ``compile`` compiles)."""
         im_z = batch["im_z"].contiguous(memory_format=self.memory_format)
         im_x = batch["im_x"].contiguous(memory_format=self.memory_format)
-        return self.loss(self.model(im_z, im_x), batch)
+        network = self.graphed if self.graphed is not None else self.model
+        return self.loss(network(im_z, im_x), batch)
 
     def on_train_epoch_start(self) -> None:
         apply_freeze_schedule(self.model, self.freeze_schedule, self.current_epoch)
