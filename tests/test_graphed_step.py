@@ -33,6 +33,45 @@ def test_cuda_graph_is_refused_off_cuda_and_with_compile():
         instantiate(_cfg("module.cuda_graph=true", "module.compile=default").module)
 
 
+def test_capture_bookkeeping_with_a_stand_in_for_cuda_graphs(monkeypatch):
+    """GraphedForward's own logic, off CUDA: ``make_graphed_callables`` is replaced by a stand-in
+    that does what the real one does to a module (runs it a few times on the batch, moving the
+    batch-norm statistics, and sets its forward). Captured once per key, re-captured when the
+    trainable parameters change; statistics and the module's forward restored after capture."""
+    from siamfcpp.training.graphed import GraphedForward
+
+    captures = []
+
+    def stand_in(model, sample_args):
+        captures.append(tuple(p.requires_grad for p in model.parameters()))
+        for _ in range(3):  # the real one's warm-up iterations
+            model(*sample_args)
+        original = model.forward
+        model.forward = lambda *args: original(*args)
+        return model
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", stand_in)
+    cfg = _cfg("data.batch_size=2")
+    model = instantiate(cfg.model).train()
+    z, x = torch.rand(2, 3, 127, 127) * 255, torch.rand(2, 3, 255, 255) * 255
+    graphed = GraphedForward(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    graphed(z, x)
+    after_one_step = {k: v.clone() for k, v in model.state_dict().items()}
+    graphed(z, x)
+    assert len(captures) == 1 and "forward" not in vars(model)
+    # one step moved the statistics once: what an eager step does from the same start
+    model.load_state_dict(before)
+    model(z, x)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(after_one_step[name], value, msg=name)
+    model.backbone.conv1.requires_grad_(False)
+    graphed(z, x)
+    assert len(captures) == 2 and not all(captures[1])
+    graphed(z[:1], x[:1])  # another batch shape: another capture
+    assert len(captures) == 3
+
+
 def _train(cuda_graph: bool, steps: int, freeze_after: int) -> tuple[list[float], dict]:
     cfg = _cfg(
         "backbone=googlenet",
