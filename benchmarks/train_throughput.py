@@ -7,8 +7,8 @@ GOT-10k-layout training set of generated JPEG frames, 1280x720 by default, writt
 ``--max-reduction``, the device crops the batch and builds the targets) or ``cache`` (``device``
 reading a patch cache prepared once with ``siamfcpp.data.prepare``; jpeg data only). Each row
 is timed at the recipe's crop size (AlexNet 303, GoogLeNet 289) with random weights, no
-Lightning Trainer, the module's own step (``forward_losses``, its ``channels_last`` and
-``compile`` options) under autocast:
+Lightning Trainer, the module's own step (``forward_losses``, its ``channels_last``, ``compile``
+and ``cuda_graph`` options) under autocast:
 
 * loader pairs/s: the data loader alone (same workers, no model; the device crop not included);
 * train pairs/s: loader + upload + device crop + forward + losses + backward + SGD step;
@@ -83,6 +83,7 @@ def build(args, backbone: str, data: str, path: str, options: dict[str, str]):
         f"data.pin_memory={args.device.startswith('cuda')}",
         f"module.channels_last={options['channels_last'] == 'on'}",
         f"module.compile={'null' if options['compile'] == 'off' else options['compile']}",
+        f"module.cuda_graph={options['cuda_graph'] == 'on'}",
     ]
     cfg = compose_cfg("train", overrides)
     datamodule = instantiate(cfg.data)
@@ -157,6 +158,10 @@ def main() -> None:
     parser.add_argument("--amp", nargs="+", default=["bf16"], choices=list(AMP))
     parser.add_argument("--channels-last", nargs="+", default=["on"], choices=["off", "on"])
     parser.add_argument("--compile", nargs="+", default=["off"], help="off or torch.compile modes")
+    parser.add_argument(
+        "--cuda-graph", nargs="+", default=["off"], choices=["off", "on"],
+        help="module.cuda_graph: the network's forward + backward as CUDA graphs (CUDA only)",
+    )  # fmt: skip
     parser.add_argument("--max-reduction", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per row")
@@ -172,19 +177,25 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     rows = []
     combos = itertools.product(
-        args.data, args.backbones, args.paths, args.amp, args.channels_last, args.compile
+        args.data,
+        args.backbones,
+        args.paths,
+        args.amp,
+        args.channels_last,
+        args.compile,
+        args.cuda_graph,
     )
-    for data, backbone, path, amp, channels_last, compile_mode in combos:
+    for data, backbone, path, amp, channels_last, compile_mode, graph in combos:
         if path == "cache" and data != "jpeg":
             continue  # the in-memory frames have nothing to cache
-        options = {"channels_last": channels_last, "compile": compile_mode}
+        options = {"channels_last": channels_last, "compile": compile_mode, "cuda_graph": graph}
         datamodule, module = build(args, backbone, data, path, options)
         data_rate = loader_rate(datamodule, args.steps, args.warmup)
         rate, busy, first = train_rate(
             datamodule, module, args.device, amp, args.steps, args.warmup
         )
         rows.append(
-            [data, backbone, path, amp, channels_last, compile_mode, f"{data_rate:.0f}",
+            [data, backbone, path, amp, channels_last, compile_mode, graph, f"{data_rate:.0f}",
              f"{rate:.1f}", f"{busy:.0%}", f"{first:.1f}"]
         )  # fmt: skip
     name = device_name(args.device)
@@ -204,6 +215,7 @@ def main() -> None:
         "amp",
         "channels_last",
         "compile",
+        "cuda_graph",
         "loader pairs/s",
         "train pairs/s",
         "device busy",
