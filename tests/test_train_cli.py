@@ -133,6 +133,21 @@ def test_googlenet_trains_on_the_built_in_data_and_its_checkpoint_tracks(tmp_pat
     assert 0.0 <= json.loads((out / "metrics.json").read_text())["metrics"]["AO"] <= 1.0
 
 
+def test_the_progress_bar_can_be_turned_off(tmp_path):
+    """Lightning's own switch works (batch jobs): the run completes, where it used to stop with
+    Lightning's complaint about the progress bar train.py added."""
+    run = tmp_path / "run"
+    run_script(
+        "train.py",
+        *SHORT,
+        "trainer.max_epochs=2",
+        "+trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
     ckpt = f"ckpt_path={tmp_path / 'nope.ckpt'}"
     proc = run_script("train.py", *SHORT, ckpt, cwd=tmp_path, timeout=300, fails=True)

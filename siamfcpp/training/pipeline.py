@@ -236,7 +236,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checkpoint = _model_checkpoint(callbacks)
     ckpt_path = ckpt_path or last_checkpoint(Path(checkpoint.dirpath))
     logger = build_logger(cfg)
-    callbacks.append(RichProgressBar())
+    if cfg.trainer.get("enable_progress_bar", True):  # +trainer.enable_progress_bar=false
+        callbacks.append(RichProgressBar())
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
