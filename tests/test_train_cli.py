@@ -148,6 +148,35 @@ def test_the_progress_bar_can_be_turned_off(tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_progress_bar_reads_the_losses_every_n_steps(monkeypatch):
+    """Reading the logged losses synchronises with the GPU: the bar does it every n steps, at the
+    end of an epoch and outside training, and shows the last values read in between."""
+    from types import SimpleNamespace
+
+    from pytorch_lightning.callbacks import RichProgressBar
+
+    from siamfcpp.training.callbacks import LossProgressBar
+
+    reads = []
+
+    def read(self, trainer, pl_module):
+        reads.append(trainer.global_step)
+        return {"train/total_step": float(trainer.global_step)}
+
+    monkeypatch.setattr(RichProgressBar, "get_metrics", read)
+    bar = LossProgressBar(metrics_every_n_steps=5)
+    shown = []
+    for step in range(1, 13):
+        trainer = SimpleNamespace(global_step=step, training=True, is_last_batch=step == 12)
+        shown.append(bar.get_metrics(trainer, None)["train/total_step"])
+    assert reads == [1, 5, 10, 12]
+    assert shown == [1, 1, 1, 1, 5, 5, 5, 5, 5, 10, 10, 12]
+    bar.get_metrics(SimpleNamespace(global_step=13, training=False, is_last_batch=False), None)
+    assert reads[-1] == 13
+    with pytest.raises(ValueError, match="metrics_every_n_steps must be >= 1"):
+        LossProgressBar(metrics_every_n_steps=0)
+
+
 def test_missing_resume_checkpoint_is_a_clear_error(tmp_path):
     ckpt = f"ckpt_path={tmp_path / 'nope.ckpt'}"
     proc = run_script("train.py", *SHORT, ckpt, cwd=tmp_path, timeout=300, fails=True)

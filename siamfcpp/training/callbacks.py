@@ -8,7 +8,8 @@ steps it logs a few training pairs of the current batch to wandb, each as one im
 It does nothing unless the trainer's logger is a ``WandbLogger`` (``logger=wandb``).
 
 :class:`StartupTimer` says where the time before the first optimisation step goes;
-:class:`TrainingSpeed` measures pairs/s and the peak GPU memory of a run.
+:class:`TrainingSpeed` measures pairs/s and the peak GPU memory of a run;
+:class:`LossProgressBar` is the progress bar, reading the logged losses every few steps only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor
 
@@ -241,3 +243,33 @@ class TrainingSpeed(pl.Callback):
         )
         if self.path and trainer.is_global_zero:
             atomic_write_json(Path(self.path), record)
+
+
+class LossProgressBar(RichProgressBar):
+    """Lightning's Rich progress bar, with the logged losses read every ``metrics_every_n_steps``
+    optimisation steps (and at the last batch of an epoch) instead of every step.
+
+    Reading a loss for display copies it from the GPU, a synchronisation: every step, it keeps
+    the host from queueing the next step's work while the GPU runs this one. The bar itself
+    still moves every step.
+    """
+
+    def __init__(self, metrics_every_n_steps: int) -> None:
+        if metrics_every_n_steps < 1:
+            raise ValueError(f"metrics_every_n_steps must be >= 1, got {metrics_every_n_steps}")
+        super().__init__()
+        self.metrics_every_n_steps = metrics_every_n_steps
+        self._shown: dict[str, int | str | float | dict[str, float]] | None = None
+
+    def get_metrics(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        due = (
+            self._shown is None
+            or not trainer.training
+            or trainer.global_step % self.metrics_every_n_steps == 0
+            or trainer.is_last_batch
+        )
+        if due:
+            self._shown = super().get_metrics(trainer, pl_module)
+        return self._shown

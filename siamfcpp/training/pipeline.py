@@ -33,12 +33,13 @@ from hydra.utils import instantiate
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from siamfcpp.io.files import atomic_write_bytes
 from siamfcpp.io.run_dir import prepare_run_dir, sweep_tags, sweep_trial
+from siamfcpp.training.callbacks import LossProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = ckpt_path or last_checkpoint(Path(checkpoint.dirpath))
     logger = build_logger(cfg)
     if cfg.trainer.get("enable_progress_bar", True):  # +trainer.enable_progress_bar=false
-        callbacks.append(RichProgressBar())
+        # the losses shown as often as they are logged (Lightning's default: every 50 steps)
+        every = cfg.trainer.get("log_every_n_steps", 50)
+        callbacks.append(LossProgressBar(metrics_every_n_steps=every))
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
