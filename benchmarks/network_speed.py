@@ -49,6 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from siamfcpp.model.inference import DTYPES, build_inference_network
 from siamfcpp.model.layers import xcorr_form
 from siamfcpp.model.targets import make_densebox_targets
+from siamfcpp.training.graphed import GraphedForward
 
 Z_SIZE = 127
 
@@ -101,8 +102,8 @@ DERIVED_FORMS = ("best", "best-compiled")
 @dataclass(frozen=True)
 class TrainForm:
     """How the training step runs: autocast dtype, memory format, compilation or the network's
-    forward + backward as CUDA graphs (``torch.cuda.make_graphed_callables``; loss and SGD stay
-    eager), ``model.xcorr`` and ``model.backbone.avg_pool`` (GoogLeNet only)."""
+    forward + backward as CUDA graphs (``module.cuda_graph``'s ``GraphedForward``; loss and SGD
+    stay eager), ``model.xcorr`` and ``model.backbone.avg_pool`` (GoogLeNet only)."""
 
     amp: torch.dtype | None = None
     channels_last: bool = False
@@ -500,21 +501,11 @@ class Runner:
         kind = self.device.split(":")[0]
         amp = form.amp
 
-        def autocast() -> torch.autocast:
-            # graphs replay the casts they captured: autocast's cast cache must be off
-            return torch.autocast(
-                kind,
-                dtype=amp or torch.float32,
-                enabled=amp is not None,
-                cache_enabled=False if form.graphed else None,
-            )
-
-        if form.graphed:
-            with autocast():
-                forward = torch.cuda.make_graphed_callables(model, (data["im_z"], data["im_x"]))
+        if form.graphed:  # module.cuda_graph's capture, on the first step
+            forward = GraphedForward(model)
 
         def step() -> None:
-            with autocast():
+            with torch.autocast(kind, dtype=amp or torch.float32, enabled=amp is not None):
                 loss = loss_fn(forward(data["im_z"], data["im_x"]), data)["total"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

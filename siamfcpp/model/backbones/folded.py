@@ -24,7 +24,7 @@ from siamfcpp.model.folding import (
     fold_batchnorm,
     fold_input_transform,
 )
-from siamfcpp.model.layers import ConvBNReLU
+from siamfcpp.model.layers import ConvBNReLU, avg_pool_3x3
 
 #: ways to run a backbone's first (strided, 3-channel) convolution
 STEMS = ("conv", "space_to_depth")
@@ -116,7 +116,7 @@ class MergedInception(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         *entries, pool = self.merged(x).split(self.splits, dim=1)
-        pool = F.relu_(F.avg_pool2d(pool, kernel_size=3, stride=1, padding=1) + self.pool_bias)
+        pool = F.relu_(avg_pool_3x3(pool) + self.pool_bias)
         branches = [chain(F.relu(entry)) for chain, entry in zip(self.chains, entries, strict=True)]
         return torch.cat([*branches, pool], 1)
 
