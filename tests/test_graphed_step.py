@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from itertools import islice
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -31,6 +32,28 @@ def test_cuda_graph_is_refused_off_cuda_and_with_compile():
         module.on_fit_start()
     with pytest.raises(InstantiationException, match="cuda_graph=true and module.compile are"):
         instantiate(_cfg("module.cuda_graph=true", "module.compile=default").module)
+
+
+def test_auto_replays_graphs_where_they_can_run():
+    """``module.cuda_graph=auto`` (the default): on for one CUDA process without compile; off
+    on the CPU, with ``module.compile`` and under DDP, where ``true`` is refused."""
+    from siamfcpp.training.graphed import GraphedForward
+
+    def started(*overrides: str, device: str, world_size: int = 1):
+        module = instantiate(_cfg(*overrides).module)
+        module._device = torch.device(device, 0)  # what Lightning sets when it moves the module
+        module._trainer = SimpleNamespace(world_size=world_size)
+        module.on_fit_start()
+        return module.graphed
+
+    assert started(device="cpu") is None
+    assert isinstance(started(device="cuda"), GraphedForward)
+    assert started("module.compile=default", device="cuda") is None
+    assert started(device="cuda", world_size=2) is None
+    with pytest.raises(ValueError, match="runs in one process"):
+        started("module.cuda_graph=true", device="cuda", world_size=2)
+    with pytest.raises(InstantiationException, match="must be true, false or auto"):
+        instantiate(_cfg("module.cuda_graph=sometimes").module)
 
 
 def test_capture_bookkeeping_with_a_stand_in_for_cuda_graphs(monkeypatch):

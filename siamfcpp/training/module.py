@@ -13,8 +13,9 @@ Speed options of the step (they do not change what is computed, up to float roun
 ``channels_last`` (``auto``: on CUDA devices) runs the network in channels-last memory layout,
 ``avg_pool`` (``auto``: ``conv`` on CUDA devices) picks the form of GoogLeNet's 3x3 average pools,
 ``compile`` (null, or a ``torch.compile`` mode such as ``default`` / ``reduce-overhead`` /
-``max-autotune``) compiles forward + losses (and so their backward), ``cuda_graph`` replays the
-network's forward and backward as CUDA graphs (:mod:`siamfcpp.training.graphed`). Mixed
+``max-autotune``) compiles forward + losses (and so their backward), ``cuda_graph`` (``auto``: on
+CUDA devices in one process, when not compiled) replays the network's forward and backward as
+CUDA graphs (:mod:`siamfcpp.training.graphed`). Mixed
 precision is the trainer's ``precision`` (``bf16-mixed`` on ``trainer=gpu``); the losses stay
 float32.
 
@@ -189,8 +190,9 @@ class SiamFCppModule(pl.LightningModule):
             key of :data:`~siamfcpp.model.layers.AVG_POOL_FORMS`) or ``auto``: ``conv`` on CUDA
             devices, where PyTorch's channels-last pooling kernels are slow, else as built.
         compile: ``torch.compile`` mode of forward + losses, or None (eager).
-        cuda_graph: replay the network's forward and backward as CUDA graphs (CUDA only, one
-            process; not with ``compile``).
+        cuda_graph: replay the network's forward and backward as CUDA graphs: true (CUDA
+            only, one process, not with ``compile``), false, or ``auto`` (on where it can run:
+            CUDA, one process, ``compile`` null).
     """
 
     def __init__(
@@ -204,7 +206,7 @@ class SiamFCppModule(pl.LightningModule):
         channels_last: bool | str,
         compile: str | None,
         avg_pool: str = "auto",
-        cuda_graph: bool = False,
+        cuda_graph: bool | str = "auto",
     ) -> None:
         super().__init__()
         if channels_last not in (True, False, "auto"):
@@ -227,7 +229,9 @@ class SiamFCppModule(pl.LightningModule):
                     f"freeze_schedule pattern {stage.pattern!r} matches no parameter of the "
                     f"network (names look like {_example_names(model)})"
                 )
-        if cuda_graph and compile is not None:
+        if cuda_graph not in (True, False, "auto"):
+            raise ValueError(f"module.cuda_graph must be true, false or auto, got {cuda_graph!r}")
+        if cuda_graph is True and compile is not None:
             raise ValueError(
                 "module.cuda_graph=true and module.compile are alternatives: set one of them "
                 "(module.compile=null or module.cuda_graph=false)"
@@ -275,17 +279,19 @@ class SiamFCppModule(pl.LightningModule):
             self.model.backbone.set_avg_pool(avg_pool)
         if self.compile_mode is not None:
             self.step_losses = torch.compile(self.forward_losses, mode=self.compile_mode)
-        if self.cuda_graph:
-            if not on_cuda:
-                raise ValueError(
-                    f"module.cuda_graph=true needs a CUDA device, the model is on {self.device}: "
-                    "train with trainer=gpu, or set module.cuda_graph=false"
-                )
-            if self._trainer is not None and self.trainer.world_size > 1:
-                raise ValueError(
-                    "module.cuda_graph=true runs in one process: set module.cuda_graph=false "
-                    "with several devices (DDP)"
-                )
+        one_process = self._trainer is None or self.trainer.world_size == 1
+        if self.cuda_graph is True and not on_cuda:
+            raise ValueError(
+                f"module.cuda_graph=true needs a CUDA device, the model is on {self.device}: "
+                "train with trainer=gpu, or set module.cuda_graph=false"
+            )
+        if self.cuda_graph is True and not one_process:
+            raise ValueError(
+                "module.cuda_graph=true runs in one process: set module.cuda_graph=false "
+                "(or auto) with several devices (DDP)"
+            )
+        auto = on_cuda and one_process and self.compile_mode is None
+        if self.cuda_graph is True or (self.cuda_graph == "auto" and auto):
             self.graphed = GraphedForward(self.model)
 
     def forward_losses(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
