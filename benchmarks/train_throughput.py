@@ -47,6 +47,7 @@ PATHS = {
     "cache": ["data.crop_on=device"],  # + data.patch_cache
 }
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+GRAPH_OPTIONS = {"off": "false", "on": "true", "auto": "auto"}  # --cuda-graph: module.cuda_graph
 
 
 def jpeg_set(args) -> Path:
@@ -83,7 +84,7 @@ def build(args, backbone: str, data: str, path: str, options: dict[str, str]):
         f"data.pin_memory={args.device.startswith('cuda')}",
         f"module.channels_last={options['channels_last'] == 'on'}",
         f"module.compile={'null' if options['compile'] == 'off' else options['compile']}",
-        f"module.cuda_graph={options['cuda_graph'] == 'on'}",
+        f"module.cuda_graph={GRAPH_OPTIONS[options['cuda_graph']]}",
     ]
     cfg = compose_cfg("train", overrides)
     datamodule = instantiate(cfg.data)
@@ -159,8 +160,9 @@ def main() -> None:
     parser.add_argument("--channels-last", nargs="+", default=["on"], choices=["off", "on"])
     parser.add_argument("--compile", nargs="+", default=["off"], help="off or torch.compile modes")
     parser.add_argument(
-        "--cuda-graph", nargs="+", default=["off"], choices=["off", "on"],
-        help="module.cuda_graph: the network's forward + backward as CUDA graphs (CUDA only)",
+        "--cuda-graph", nargs="+", default=["auto"], choices=list(GRAPH_OPTIONS),
+        help="module.cuda_graph: the network's forward + backward as CUDA graphs (on: CUDA only; "
+        "auto, train.py's default: on for CUDA)",
     )  # fmt: skip
     parser.add_argument("--max-reduction", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
