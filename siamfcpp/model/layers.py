@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+FormT = TypeVar("FormT")
 
 
 class ConvBNReLU(nn.Sequential):
@@ -102,11 +105,16 @@ XCORR_FORMS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
+def _form(forms: Mapping[str, FormT], name: str, option: str) -> FormT:
+    """``forms[name]``, or a ValueError naming ``option`` and its choices."""
+    if name not in forms:
+        raise ValueError(f"{option} must be one of {list(forms)}, got {name!r}")
+    return forms[name]
+
+
 def xcorr_form(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     """The cross-correlation called ``name`` (a key of :data:`XCORR_FORMS`)."""
-    if name not in XCORR_FORMS:
-        raise ValueError(f"xcorr must be one of {list(XCORR_FORMS)}, got {name!r}")
-    return XCORR_FORMS[name]
+    return _form(XCORR_FORMS, name, "xcorr")
 
 
 def avg_pool_3x3(x: Tensor) -> Tensor:
@@ -139,9 +147,7 @@ AVG_POOL_FORMS: dict[str, Callable[[Tensor], Tensor]] = {
 
 def avg_pool_form(name: str) -> Callable[[Tensor], Tensor]:
     """The average pool called ``name`` (a key of :data:`AVG_POOL_FORMS`)."""
-    if name not in AVG_POOL_FORMS:
-        raise ValueError(f"avg_pool must be one of {list(AVG_POOL_FORMS)}, got {name!r}")
-    return AVG_POOL_FORMS[name]
+    return _form(AVG_POOL_FORMS, name, "avg_pool")
 
 
 def score_map_centres(score_size: int, x_size: int, total_stride: int) -> Tensor:

@@ -15,9 +15,8 @@ Speed options of the step (they do not change what is computed, up to float roun
 ``compile`` (null, or a ``torch.compile`` mode such as ``default`` / ``reduce-overhead`` /
 ``max-autotune``) compiles forward + losses (and so their backward), ``cuda_graph`` (``auto``: on
 CUDA devices in one process, when not compiled) replays the network's forward and backward as
-CUDA graphs (:mod:`siamfcpp.training.graphed`). Mixed
-precision is the trainer's ``precision`` (``bf16-mixed`` on ``trainer=gpu``); the losses stay
-float32.
+CUDA graphs (:mod:`siamfcpp.training.graphed`). Mixed precision is the trainer's ``precision``
+(``bf16-mixed`` on ``trainer=gpu``); the losses stay float32.
 
 Under DDP (``trainer=ddp``) every replica computes these losses on its share of the global batch
 (batch-norm statistics and the losses' positive-cell normalisers are per replica) and DDP
